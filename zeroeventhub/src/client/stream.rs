@@ -1,0 +1,90 @@
+//! The stream of lines of one response.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use super::Error;
+use crate::{
+    FeedLine,
+    ndjson::{FeedLines, FeedLinesError},
+};
+
+pub(super) type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// The lines of one response, decoded as the body arrives; returned by
+/// [`Client::fetch_events`](super::Client::fetch_events).
+///
+/// Memory stays bounded by the longest line, whatever the size of the
+/// response. The stream ends after the first error. Dropping it closes the
+/// connection and cancels the request.
+#[must_use = "streams do nothing unless polled"]
+pub struct EventStream {
+    lines: Option<FeedLines<Body>>,
+    requested: Vec<u32>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("requested", &self.requested)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    /// A stream over `body`, accepting lines for the `requested`
+    /// partitions only (sorted).
+    pub(super) fn new(lines: FeedLines<Body>, requested: Vec<u32>) -> Self {
+        EventStream {
+            lines: Some(lines),
+            requested,
+        }
+    }
+
+    /// A stream with nothing in it (a `204 No Content` response).
+    pub(super) fn empty() -> Self {
+        EventStream {
+            lines: None,
+            requested: Vec::new(),
+        }
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<FeedLine, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(lines) = this.lines.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = match ready!(Pin::new(&mut *lines).poll_next(cx)) {
+            None => None,
+            Some(Ok(line)) => {
+                let partition_id = line.partition_id();
+                if this.requested.binary_search(&partition_id).is_ok() {
+                    Some(Ok(line))
+                } else {
+                    // The spec: a partition "not one the request asked for
+                    // is a protocol error".
+                    Some(Err(Error::UnexpectedPartition {
+                        line: lines.decoder().lines_read(),
+                        partition_id,
+                    }))
+                }
+            }
+            Some(Err(FeedLinesError::Body(error))) => Some(Err(Error::BodyInterrupted(error))),
+            Some(Err(FeedLinesError::Decode(error))) => Some(Err(Error::Decode(error))),
+        };
+        if !matches!(result, Some(Ok(_))) {
+            // The end, or an error, which ends the stream and the request.
+            this.lines = None;
+        }
+        Poll::Ready(result)
+    }
+}

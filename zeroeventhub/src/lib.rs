@@ -1,0 +1,78 @@
+//! ZeroEventHub: broker-less event feeds over plain HTTP.
+//!
+//! A producer serves its events from its own database as a partitioned,
+//! cursor-based feed of newline-delimited JSON. A consumer pulls pages and
+//! keeps a cursor per partition in *its* database, written in the same
+//! transaction as the effects of the events: every event is applied
+//! exactly once, whatever crashes in between, and no broker sits between
+//! the two.
+//!
+//! This crate holds the protocol (version 1 of the ZeroEventHub spec):
+//!
+//! - [`Cursor`], [`Event`] and [`FeedLine`], the values on the wire;
+//! - [`ndjson`], the incremental decoder and the encoder of the wire format;
+//! - [`FeedRequest`], the query string, built by clients and parsed by
+//!   producers with errors naming the bad parameter;
+//! - [`Page`], a response sorted for exactly-once processing, and
+//!   [`EventReceiver`] for those who prefer callbacks;
+//! - [`client`], the streaming HTTP client (feature `client`);
+//! - [`server`], the producer's [`DataReader`](server::DataReader) trait and
+//!   response encoder (feature `server`); mount it with `zeroeventhub-axum`.
+//!
+//! # Consuming a feed exactly once
+//!
+//! Load the cursors, fetch a page, then apply the events the page's
+//! checkpoints cover and store the new cursors in one transaction:
+//!
+//! ```no_run
+//! # #[cfg(feature = "client")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use zeroeventhub::{client::{Client, FetchOptions}, Cursor};
+//!
+//! let client = Client::new("http://localhost:8080/person/feed/v1", 4)?;
+//! // Where this consumer stopped last time, from its own database:
+//! let mut cursors: Vec<Cursor> = (0..4).map(Cursor::first).collect();
+//! loop {
+//!     let page = client.fetch_page(&cursors, &FetchOptions::default()).await?;
+//!     // BEGIN
+//!     for event in page.events() {
+//!         // apply the event: insert, update, ...
+//!         println!("{}: {}", event.partition_id, event.data_json());
+//!     }
+//!     cursors = page.advance_cursors(&cursors);
+//!     // store `cursors` ... COMMIT
+//!     if page.is_empty() {
+//!         break; // caught up; poll again later
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `client` | yes | [`client`]: the streaming reqwest client |
+//! | `server` | no | [`server`]: the producer-side `DataReader` trait and response encoder |
+//! | `default-tls` | no | reqwest's default TLS stack, for `https://` feeds (or enable TLS on your own `reqwest` dependency) |
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(missing_docs)]
+
+mod cursor;
+mod event;
+pub mod ndjson;
+mod page;
+mod receiver;
+mod request;
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use cursor::{Cursor, FIRST, InvalidCursor, LAST};
+pub use event::{Event, FeedLine, Headers};
+pub use page::{Page, TypedEvent, TypedPage, TypedPageError};
+pub use receiver::{EventReceiver, ReceiveError, receive_events};
+pub use request::{FeedRequest, HeaderSelection, RequestError};

@@ -1,0 +1,237 @@
+//! The incremental line decoder: bytes in, feed lines out, no I/O.
+
+use std::fmt;
+
+use bytes::{Buf, BytesMut};
+
+use super::line::parse_line;
+use crate::{FeedLine, InvalidCursor};
+
+/// The default longest line [`Decoder`] accepts: 16 MiB.
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 16 * 1024 * 1024;
+
+/// Decodes a feed response body, chunk by chunk, into [`FeedLine`]s.
+///
+/// Chunks may be split anywhere: inside a UTF-8 sequence, between `\r` and
+/// `\n`, inside a JSON string. Lines end only at `\n` (a `\r` before it is
+/// tolerated; U+2028 and friends are data). Blank lines, and lines carrying
+/// neither `cursor` nor `data`, are skipped. The last line may lack its
+/// `\n`: call [`Decoder::decode_eof`] once the body has ended.
+///
+/// Memory is bounded: a line longer than the maximum line length fails
+/// with [`DecodeErrorKind::LineTooLong`] as soon as that many bytes arrive
+/// without a `\n`. Every error ends the stream: after one, the decoder
+/// yields nothing more, because skipping a bad line and reading on could
+/// let a later checkpoint silently pass a lost event.
+///
+/// # Examples
+///
+/// ```
+/// use zeroeventhub::{ndjson::Decoder, FeedLine};
+///
+/// let mut decoder = Decoder::new();
+/// decoder.push(b"{\"partition\":0,\"data\":{\"a\":1}}\n{\"partition\":0,\"cur");
+/// assert!(matches!(decoder.decode()?, Some(FeedLine::Event(_))));
+/// assert_eq!(decoder.decode()?, None); // needs more bytes
+///
+/// decoder.push(b"sor\":\"7\"}");
+/// let Some(FeedLine::Checkpoint(cursor)) = decoder.decode_eof()? else { panic!() };
+/// assert_eq!(cursor.as_str(), "7");
+/// assert_eq!(decoder.decode_eof()?, None);
+/// # Ok::<(), zeroeventhub::ndjson::DecodeError>(())
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    buffer: BytesMut,
+    /// How many bytes at the start of `buffer` are known to hold no `\n`.
+    scanned: usize,
+    /// How many lines have been consumed so far.
+    lines: u64,
+    max_line_length: usize,
+    failed: bool,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the [default maximum line length](DEFAULT_MAX_LINE_LENGTH).
+    pub fn new() -> Self {
+        Decoder::with_max_line_length(DEFAULT_MAX_LINE_LENGTH)
+    }
+
+    /// A decoder that fails on lines longer than `max` bytes (a trailing
+    /// `\r` counts, the `\n` does not).
+    pub fn with_max_line_length(max: usize) -> Self {
+        Decoder {
+            buffer: BytesMut::new(),
+            scanned: 0,
+            lines: 0,
+            max_line_length: max,
+            failed: false,
+        }
+    }
+
+    /// The longest line this decoder accepts.
+    pub fn max_line_length(&self) -> usize {
+        self.max_line_length
+    }
+
+    /// How many lines (blank ones included) have been consumed: the
+    /// number of the line [`decode`](Decoder::decode) returned last.
+    pub fn lines_read(&self) -> u64 {
+        self.lines
+    }
+
+    /// Appends the next chunk of the body.
+    pub fn push(&mut self, chunk: &[u8]) {
+        if !self.failed {
+            self.buffer.extend_from_slice(chunk);
+        }
+    }
+
+    /// The next complete line, or `None` when more bytes are needed.
+    ///
+    /// # Errors
+    ///
+    /// Fails on a malformed line or one longer than the maximum; after an
+    /// error every call returns `Ok(None)`.
+    pub fn decode(&mut self) -> Result<Option<FeedLine>, DecodeError> {
+        self.next(false)
+    }
+
+    /// Like [`decode`](Decoder::decode), for use once the body has ended:
+    /// bytes left after the last `\n` are decoded as the final line. Call
+    /// it until it returns `Ok(None)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Decoder::decode).
+    pub fn decode_eof(&mut self) -> Result<Option<FeedLine>, DecodeError> {
+        self.next(true)
+    }
+
+    fn next(&mut self, eof: bool) -> Result<Option<FeedLine>, DecodeError> {
+        while !self.failed {
+            let line_end = match memchr::memchr(b'\n', &self.buffer[self.scanned..]) {
+                Some(offset) => self.scanned + offset,
+                None if eof && !self.buffer.is_empty() => self.buffer.len(),
+                None => {
+                    self.scanned = self.buffer.len();
+                    if self.buffer.len() > self.max_line_length {
+                        return Err(self.fail(DecodeErrorKind::LineTooLong {
+                            max: self.max_line_length,
+                        }));
+                    }
+                    return Ok(None);
+                }
+            };
+            if line_end > self.max_line_length {
+                return Err(self.fail(DecodeErrorKind::LineTooLong {
+                    max: self.max_line_length,
+                }));
+            }
+            let parsed = parse_line(&self.buffer[..line_end]);
+            self.buffer.advance((line_end + 1).min(self.buffer.len()));
+            self.scanned = 0;
+            self.lines += 1;
+            match parsed {
+                Ok(Some(line)) => return Ok(Some(line)),
+                Ok(None) => continue,
+                Err(kind) => {
+                    self.lines -= 1;
+                    return Err(self.fail(kind));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn fail(&mut self, kind: DecodeErrorKind) -> DecodeError {
+        self.failed = true;
+        self.buffer = BytesMut::new();
+        DecodeError {
+            line: self.lines + 1,
+            kind,
+        }
+    }
+}
+
+/// A line of a feed response that could not be decoded.
+///
+/// Carries the 1-based number of the offending line (blank lines count).
+#[derive(Debug)]
+pub struct DecodeError {
+    line: u64,
+    kind: DecodeErrorKind,
+}
+
+impl DecodeError {
+    /// The 1-based number of the line that failed.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// What was wrong with the line.
+    pub fn kind(&self) -> &DecodeErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.kind)
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            DecodeErrorKind::Json(error) => Some(error),
+            DecodeErrorKind::InvalidCursor(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// What was wrong with a line of a feed response.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// The line is longer than the decoder's maximum line length.
+    LineTooLong {
+        /// The maximum, in bytes.
+        max: usize,
+    },
+    /// The line is JSON but not a JSON object.
+    NotAnObject,
+    /// The line is not valid JSON, or a known key has the wrong type.
+    Json(serde_json::Error),
+    /// An event or checkpoint without a `partition` (or with `null`).
+    MissingPartition,
+    /// A `partition` that is not an integer in `0..=4294967295`; holds the
+    /// JSON text received.
+    InvalidPartition(String),
+    /// A checkpoint whose cursor is empty or not printable ASCII.
+    InvalidCursor(InvalidCursor),
+}
+
+impl fmt::Display for DecodeErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeErrorKind::LineTooLong { max } => {
+                write!(f, "line longer than the maximum of {max} bytes")
+            }
+            DecodeErrorKind::NotAnObject => f.write_str("line is not a JSON object"),
+            DecodeErrorKind::Json(error) => write!(f, "invalid JSON: {error}"),
+            DecodeErrorKind::MissingPartition => f.write_str("missing `partition`"),
+            DecodeErrorKind::InvalidPartition(text) => {
+                write!(f, "`partition` must be a non-negative integer, got {text}")
+            }
+            DecodeErrorKind::InvalidCursor(error) => write!(f, "invalid checkpoint: {error}"),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Writing feed lines in their exact wire form.
+
+use crate::{Event, FeedLine, Headers};
+
+/// Appends `line` and its `\n` to `out`, in the exact wire form:
+///
+/// - an event: `{"partition":0,"headers":{"a":"b"},"data":...}`, without
+///   the `headers` key when the event has none, `data` copied byte for byte;
+/// - a checkpoint: `{"partition":0,"cursor":"..."}`.
+///
+/// # Examples
+///
+/// ```
+/// use zeroeventhub::{ndjson::encode_line, Cursor, Event, FeedLine};
+///
+/// let mut out = Vec::new();
+/// let event = Event::from_data(0, &serde_json::json!({"a": 1}))?.with_header("id", "e1");
+/// encode_line(&FeedLine::Event(event), &mut out);
+/// encode_line(&FeedLine::Checkpoint(Cursor::new(0, "17").unwrap()), &mut out);
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "{\"partition\":0,\"headers\":{\"id\":\"e1\"},\"data\":{\"a\":1}}\n\
+///      {\"partition\":0,\"cursor\":\"17\"}\n"
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn encode_line(line: &FeedLine, out: &mut Vec<u8>) {
+    match line {
+        FeedLine::Event(event) => encode_event(event, out),
+        FeedLine::Checkpoint(cursor) => {
+            write_partition(cursor.partition_id(), out);
+            out.extend_from_slice(b",\"cursor\":");
+            write_str(cursor.as_str(), out);
+            out.extend_from_slice(b"}\n");
+        }
+    }
+}
+
+fn encode_event(event: &Event, out: &mut Vec<u8>) {
+    write_partition(event.partition_id, out);
+    if let Some(headers) = &event.headers {
+        out.extend_from_slice(b",\"headers\":");
+        write_headers(headers, out);
+    }
+    out.extend_from_slice(b",\"data\":");
+    out.extend_from_slice(event.data.get().as_bytes());
+    out.extend_from_slice(b"}\n");
+}
+
+fn write_partition(partition_id: u32, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"partition\":");
+    out.extend_from_slice(itoa::Buffer::new().format(partition_id).as_bytes());
+}
+
+fn write_headers(headers: &Headers, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (index, (name, value)) in headers.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_str(name, out);
+        out.push(b':');
+        write_str(value, out);
+    }
+    out.push(b'}');
+}
+
+/// Writes `text` as a JSON string: quotes, backslashes and control
+/// characters escaped; everything else, U+2028 included, as UTF-8. A raw
+/// `\n` can never appear, so a line always ends where the encoder says.
+fn write_str(text: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..index]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = index + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Cursor;
+
+    fn encoded(line: FeedLine) -> String {
+        let mut out = Vec::new();
+        encode_line(&line, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn event_without_headers_has_no_headers_key() {
+        let event = Event::from_data(3, &[1, 2]).unwrap();
+        assert_eq!(encoded(event.into()), "{\"partition\":3,\"data\":[1,2]}\n");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        let event = Event::from_data(0, &0)
+            .unwrap()
+            .with_header("q\"\\", "\n\t\u{1}\u{2028}é");
+        let text = encoded(event.into());
+        assert_eq!(
+            text,
+            "{\"partition\":0,\"headers\":{\"q\\\"\\\\\":\"\\n\\t\\u0001\u{2028}é\"},\"data\":0}\n"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["headers"]["q\"\\"], "\n\t\u{1}\u{2028}é");
+    }
+
+    #[test]
+    fn checkpoint_cursor_is_escaped() {
+        let cursor = Cursor::new(7, "a\"b\\c").unwrap();
+        assert_eq!(
+            encoded(cursor.into()),
+            "{\"partition\":7,\"cursor\":\"a\\\"b\\\\c\"}\n"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Any stream of body chunks, decoded into a stream of feed lines.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use futures_core::Stream;
+use pin_project_lite::pin_project;
+
+use super::{DecodeError, Decoder};
+use crate::FeedLine;
+
+/// Turns a stream of byte chunks (an HTTP body from any client) into a
+/// stream of [`FeedLine`]s.
+///
+/// # Examples
+///
+/// ```
+/// use futures_util::{stream, StreamExt};
+/// use zeroeventhub::{ndjson::FeedLinesExt, FeedLine};
+///
+/// # tokio_test_block_on(async {
+/// let chunks = ["{\"partition\":0,\"da", "ta\":1}\n{\"partition\":0,\"cursor\":\"1\"}"];
+/// let lines: Vec<_> = stream::iter(chunks.map(Ok::<_, std::io::Error>))
+///     .feed_lines()
+///     .collect()
+///     .await;
+/// assert_eq!(lines.len(), 2);
+/// assert!(matches!(lines[1], Ok(FeedLine::Checkpoint(_))));
+/// # });
+/// # fn tokio_test_block_on(f: impl std::future::Future) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f);
+/// # }
+/// ```
+pub trait FeedLinesExt<B, E>: Stream<Item = Result<B, E>> + Sized {
+    /// Decodes the chunks with a default [`Decoder`].
+    fn feed_lines(self) -> FeedLines<Self> {
+        self.feed_lines_with(Decoder::new())
+    }
+
+    /// Decodes the chunks with `decoder` (for example one with another
+    /// maximum line length).
+    fn feed_lines_with(self, decoder: Decoder) -> FeedLines<Self> {
+        FeedLines {
+            body: self,
+            decoder,
+            body_ended: false,
+            finished: false,
+        }
+    }
+}
+
+impl<S, B, E> FeedLinesExt<B, E> for S where S: Stream<Item = Result<B, E>> {}
+
+pin_project! {
+    /// The stream returned by [`FeedLinesExt::feed_lines`].
+    ///
+    /// It ends after the first error, whether from the body or the decoder.
+    #[derive(Debug)]
+    #[must_use = "streams do nothing unless polled"]
+    pub struct FeedLines<S> {
+        #[pin]
+        body: S,
+        decoder: Decoder,
+        body_ended: bool,
+        finished: bool,
+    }
+}
+
+impl<S> FeedLines<S> {
+    /// The decoder, for example to ask it for the number of the line
+    /// returned last ([`Decoder::lines_read`]).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+}
+
+impl<S, B, E> Stream for FeedLines<S>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+{
+    type Item = Result<FeedLine, FeedLinesError<E>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        while !*this.finished {
+            let decoded = if *this.body_ended {
+                this.decoder.decode_eof()
+            } else {
+                this.decoder.decode()
+            };
+            match decoded {
+                Ok(Some(line)) => return Poll::Ready(Some(Ok(line))),
+                Err(error) => {
+                    *this.finished = true;
+                    return Poll::Ready(Some(Err(FeedLinesError::Decode(error))));
+                }
+                Ok(None) if *this.body_ended => *this.finished = true,
+                Ok(None) => match ready!(this.body.as_mut().poll_next(cx)) {
+                    Some(Ok(chunk)) => this.decoder.push(chunk.as_ref()),
+                    Some(Err(error)) => {
+                        *this.finished = true;
+                        return Poll::Ready(Some(Err(FeedLinesError::Body(error))));
+                    }
+                    None => *this.body_ended = true,
+                },
+            }
+        }
+        Poll::Ready(None)
+    }
+}
+
+/// Why a [`FeedLines`] stream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedLinesError<E> {
+    /// The body stream failed.
+    #[error("reading the body failed: {0}")]
+    Body(#[source] E),
+    /// A line could not be decoded.
+    #[error(transparent)]
+    Decode(DecodeError),
+}

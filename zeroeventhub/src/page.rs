@@ -1,0 +1,260 @@
+//! A whole response, sorted into what a consumer can safely apply.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+
+use crate::{Cursor, Event, FeedLine, Headers};
+
+/// The lines of one response, sorted for exactly-once processing: per
+/// partition, the latest checkpoint and the events it covers.
+///
+/// A checkpoint covers the events of its partition that arrived before it.
+/// Events that arrive after the last checkpoint of their partition are
+/// *not* covered: no cursor in the page resumes after them, so a consumer
+/// that applied them and stored the earlier cursor would receive them again
+/// on the next request and apply them twice. The page keeps them apart
+/// ([`uncovered_events`](Page::uncovered_events)); a consumer simply does
+/// not apply them, and gets them again next time with a checkpoint.
+///
+/// The exactly-once recipe: in one database transaction, apply
+/// [`events`](Page::events) and store [`cursors`](Page::cursors).
+///
+/// # Examples
+///
+/// ```
+/// use zeroeventhub::{Cursor, Event, FeedLine, Page};
+///
+/// let lines = vec![
+///     FeedLine::Event(Event::from_data(0, "a")?),
+///     FeedLine::Checkpoint(Cursor::new(0, "1").unwrap()),
+///     FeedLine::Event(Event::from_data(0, "b")?), // after the last checkpoint
+/// ];
+/// let page: Page = lines.into_iter().collect();
+/// assert_eq!(page.events().len(), 1);
+/// assert_eq!(page.cursor(0).unwrap().as_str(), "1");
+/// assert_eq!(page.uncovered_events().count(), 1);
+///
+/// let next = page.advance_cursors(&[Cursor::first(0), Cursor::first(1)]);
+/// assert_eq!(next, [Cursor::new(0, "1").unwrap(), Cursor::first(1)]);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    events: Vec<Event>,
+    cursors: BTreeMap<u32, Cursor>,
+    pending: BTreeMap<u32, Vec<Event>>,
+}
+
+impl Page {
+    /// An empty page.
+    pub fn new() -> Self {
+        Page::default()
+    }
+
+    /// Adds the next line of the response.
+    pub fn push(&mut self, line: FeedLine) {
+        match line {
+            FeedLine::Event(event) => self
+                .pending
+                .entry(event.partition_id)
+                .or_default()
+                .push(event),
+            FeedLine::Checkpoint(cursor) => {
+                if let Some(covered) = self.pending.remove(&cursor.partition_id()) {
+                    self.events.extend(covered);
+                }
+                self.cursors.insert(cursor.partition_id(), cursor);
+            }
+        }
+    }
+
+    /// The events covered by a checkpoint, in the order received within
+    /// each partition: the events to apply.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The latest checkpoint of each partition that had one, by partition:
+    /// the cursors to store with the effects of [`events`](Page::events).
+    pub fn cursors(&self) -> impl ExactSizeIterator<Item = &Cursor> + '_ {
+        self.cursors.values()
+    }
+
+    /// The latest checkpoint of `partition_id`, if the page has one.
+    pub fn cursor(&self, partition_id: u32) -> Option<&Cursor> {
+        self.cursors.get(&partition_id)
+    }
+
+    /// Events received after the last checkpoint of their partition. Do
+    /// not apply them: no cursor of this page moves past them.
+    pub fn uncovered_events(&self) -> impl Iterator<Item = &Event> + '_ {
+        self.pending.values().flatten()
+    }
+
+    /// Whether the page holds no covered event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The number of covered events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// `cursors` with each replaced by this page's latest checkpoint for
+    /// its partition, when there is one: the cursors of the next request.
+    pub fn advance_cursors(&self, cursors: &[Cursor]) -> Vec<Cursor> {
+        cursors
+            .iter()
+            .map(|c| self.cursor(c.partition_id()).unwrap_or(c).clone())
+            .collect()
+    }
+
+    /// Consumes the page: the covered events and the latest cursors.
+    pub fn into_parts(self) -> (Vec<Event>, Vec<Cursor>) {
+        (self.events, self.cursors.into_values().collect())
+    }
+
+    /// Deserializes the data of every covered event into `T`.
+    ///
+    /// # Errors
+    ///
+    /// Names the first event whose data does not match `T`.
+    pub fn into_typed<T: DeserializeOwned>(self) -> Result<TypedPage<T>, TypedPageError> {
+        let events = self
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(index, event)| {
+                let data = event.data_as().map_err(|source| TypedPageError {
+                    index,
+                    partition_id: event.partition_id,
+                    source,
+                })?;
+                Ok(TypedEvent {
+                    partition_id: event.partition_id,
+                    headers: event.headers,
+                    data,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TypedPage {
+            events,
+            cursors: self.cursors.into_values().collect(),
+        })
+    }
+}
+
+impl Extend<FeedLine> for Page {
+    fn extend<I: IntoIterator<Item = FeedLine>>(&mut self, lines: I) {
+        lines.into_iter().for_each(|line| self.push(line));
+    }
+}
+
+impl FromIterator<FeedLine> for Page {
+    fn from_iter<I: IntoIterator<Item = FeedLine>>(lines: I) -> Self {
+        let mut page = Page::new();
+        page.extend(lines);
+        page
+    }
+}
+
+/// An event whose data has been deserialized into `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedEvent<T> {
+    /// The partition the event belongs to.
+    pub partition_id: u32,
+    /// The event's headers, when the producer sent any.
+    pub headers: Option<Headers>,
+    /// The event's data.
+    pub data: T,
+}
+
+/// A [`Page`] whose covered events are deserialized into `T`; built by
+/// [`Page::into_typed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedPage<T> {
+    /// The covered events, as in [`Page::events`].
+    pub events: Vec<TypedEvent<T>>,
+    /// The latest checkpoint per partition, as in [`Page::cursors`].
+    pub cursors: Vec<Cursor>,
+}
+
+/// An event of a page whose data does not match the requested type.
+#[derive(Debug, thiserror::Error)]
+#[error("event {index} of the page (partition {partition_id}) does not match the type: {source}")]
+pub struct TypedPageError {
+    /// The event's 0-based index among the page's covered events.
+    pub index: usize,
+    /// The event's partition.
+    pub partition_id: u32,
+    /// The deserialization error.
+    pub source: serde_json::Error,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(partition_id: u32, n: u32) -> FeedLine {
+        Event::from_data(partition_id, &n).unwrap().into()
+    }
+
+    fn checkpoint(partition_id: u32, cursor: &str) -> FeedLine {
+        Cursor::new(partition_id, cursor).unwrap().into()
+    }
+
+    #[test]
+    fn page_covers_events_up_to_last_checkpoint_per_partition() {
+        let page: Page = [
+            event(0, 1),
+            event(1, 10),
+            checkpoint(0, "a"),
+            event(0, 2),
+            checkpoint(1, "b"),
+            event(1, 11),
+            event(0, 3),
+            checkpoint(0, "c"),
+            event(0, 4),
+        ]
+        .into_iter()
+        .collect();
+        let covered: Vec<u32> = page.events().iter().map(|e| e.data_as().unwrap()).collect();
+        assert_eq!(covered, [1, 10, 2, 3]);
+        let cursors: Vec<String> = page.cursors().map(Cursor::to_string).collect();
+        assert_eq!(cursors, ["0=c", "1=b"]);
+        let uncovered: Vec<u32> = page
+            .uncovered_events()
+            .map(|e| e.data_as().unwrap())
+            .collect();
+        assert_eq!(uncovered, [4, 11]);
+    }
+
+    #[test]
+    fn page_with_only_checkpoints_still_moves_cursors() {
+        let page: Page = [checkpoint(2, "x")].into_iter().collect();
+        assert!(page.is_empty());
+        assert_eq!(
+            page.advance_cursors(&[Cursor::last(2)]),
+            [Cursor::new(2, "x").unwrap()]
+        );
+    }
+
+    #[test]
+    fn typed_page_names_the_event_that_does_not_match() {
+        let page: Page = [
+            event(0, 1),
+            event(1, 2),
+            checkpoint(0, "a"),
+            checkpoint(1, "b"),
+        ]
+        .into_iter()
+        .collect();
+        let typed = page.clone().into_typed::<u8>().unwrap();
+        assert_eq!(typed.events[1].data, 2);
+        assert_eq!(typed.cursors.len(), 2);
+        let error = page.into_typed::<String>().unwrap_err();
+        assert_eq!((error.index, error.partition_id), (0, 0));
+    }
+}

@@ -1,0 +1,211 @@
+use super::*;
+
+fn parse(query: &str) -> Result<FeedRequest, RequestError> {
+    FeedRequest::parse(query, 4)
+}
+
+fn error(query: &str) -> (String, String) {
+    let error = parse(query).unwrap_err();
+    (error.parameter().to_owned(), error.to_string())
+}
+
+#[test]
+fn request_minimal_parses() {
+    let request = parse("n=4&cursor2=_last").unwrap();
+    assert_eq!(request, FeedRequest::new(4, vec![Cursor::last(2)]));
+}
+
+#[test]
+fn request_unknown_parameters_are_ignored() {
+    let request = parse("x=1&n=4&cursor=abc&cursorx=1&cursor0=_first&wait=").unwrap();
+    assert_eq!(request.cursors, [Cursor::first(0)]);
+}
+
+#[test]
+fn request_cursors_are_percent_decoded_and_sorted() {
+    let request = parse("n=4&cursor3=a%20b%2Bc&cursor1=x+y").unwrap();
+    assert_eq!(
+        request.cursors,
+        [
+            Cursor::new(1, "x y").unwrap(),
+            Cursor::new(3, "a b+c").unwrap()
+        ]
+    );
+}
+
+#[test]
+fn request_missing_n() {
+    assert_eq!(
+        error("cursor0=_first"),
+        (
+            "n".into(),
+            "missing parameter n (the partition count)".into()
+        )
+    );
+}
+
+#[test]
+fn request_non_integer_n() {
+    for bad in ["", "four", "-1", "1.0", "4294967296"] {
+        let (param, message) = error(&format!("n={bad}&cursor0=_first"));
+        assert_eq!(param, "n");
+        assert!(message.contains("non-negative integer"), "{message}");
+    }
+}
+
+#[test]
+fn request_mismatched_n() {
+    assert_eq!(
+        error("n=3&cursor0=_first").1,
+        "parameter n is 3 but the feed has 4 partitions"
+    );
+}
+
+#[test]
+fn request_without_cursor() {
+    assert_eq!(error("n=4&pagesizehint=10").0, "cursorN");
+}
+
+#[test]
+fn request_cursor_index_outside_range() {
+    for param in ["cursor4", "cursor99999999999999999999"] {
+        assert_eq!(
+            error(&format!("n=4&{param}=_first")),
+            (
+                param.to_owned(),
+                format!("parameter {param}: partition index outside 0..4")
+            )
+        );
+    }
+}
+
+#[test]
+fn request_repeated_cursor() {
+    assert_eq!(error("n=4&cursor1=a&cursor1=b").0, "cursor1");
+    assert_eq!(error("n=4&cursor1=a&cursor01=b").0, "cursor01");
+    assert_eq!(error("n=4&n=4&cursor1=a").0, "n");
+}
+
+#[test]
+fn request_empty_cursor() {
+    assert_eq!(
+        error("n=4&cursor0="),
+        (
+            "cursor0".into(),
+            "parameter cursor0: cursor is empty".into()
+        )
+    );
+}
+
+#[test]
+fn request_non_printable_cursor() {
+    let (param, message) = error("n=4&cursor0=ab%0Acd");
+    assert_eq!(param, "cursor0");
+    assert!(
+        message.contains("not printable ASCII at byte 2"),
+        "{message}"
+    );
+    assert_eq!(error("n=4&cursor0=%C3%A9").0, "cursor0");
+    assert_eq!(error("n=4&cursor0=%FF").0, "cursor0");
+}
+
+#[test]
+fn request_page_size_hint() {
+    assert_eq!(
+        parse("n=4&cursor0=_first&pagesizehint=0")
+            .unwrap()
+            .page_size_hint,
+        None
+    );
+    assert_eq!(
+        parse("n=4&cursor0=_first&pagesizehint=4294967295")
+            .unwrap()
+            .page_size_hint,
+        Some(u32::MAX)
+    );
+    for (bad, decoded) in [
+        ("", ""),
+        ("-1", "-1"),
+        ("%2B5", "+5"),
+        ("+5", " 5"),
+        ("1.5", "1.5"),
+        ("ten", "ten"),
+        ("4294967296", "4294967296"),
+    ] {
+        let (param, message) = error(&format!("n=4&cursor0=_first&pagesizehint={bad}"));
+        assert_eq!(param, "pagesizehint", "{bad}");
+        assert!(message.ends_with(&format!("got {decoded:?}")), "{message}");
+    }
+}
+
+#[test]
+fn request_headers() {
+    let headers = |value: &str| parse(&format!("n=4&cursor0=_first&headers={value}"));
+    assert_eq!(
+        headers("a,b,").unwrap().headers,
+        HeaderSelection::names(["a", "b"])
+    );
+    assert_eq!(headers("_all").unwrap().headers, HeaderSelection::All);
+    assert_eq!(headers("_all,").unwrap().headers, HeaderSelection::All);
+    assert_eq!(headers("").unwrap().headers, HeaderSelection::None);
+    assert_eq!(
+        headers("a,_all").unwrap_err().to_string(),
+        "parameter headers: _all cannot be combined with header names"
+    );
+    assert_eq!(headers("a,,b").unwrap_err().parameter(), "headers");
+}
+
+#[test]
+fn request_round_trips_through_query_string() {
+    let requests = [
+        FeedRequest::new(4, vec![Cursor::first(0)]),
+        FeedRequest {
+            partition_count: 4,
+            cursors: vec![
+                Cursor::new(1, "a b&c=d+e%f~").unwrap(),
+                Cursor::last(2),
+                Cursor::new(3, "1000240213123").unwrap(),
+            ],
+            page_size_hint: Some(1000),
+            headers: HeaderSelection::names(["ce_id", "ce_type"]),
+        },
+        FeedRequest {
+            headers: HeaderSelection::All,
+            ..FeedRequest::new(4, vec![Cursor::first(3)])
+        },
+    ];
+    for request in requests {
+        let query = request.to_query_string().unwrap();
+        assert_eq!(parse(&query).unwrap(), request, "{query}");
+    }
+}
+
+#[test]
+fn request_building_validates_like_parsing() {
+    let request = |cursors| FeedRequest::new(2, cursors);
+    assert_eq!(
+        request(vec![]).to_query_string(),
+        Err(RequestError::NoCursor)
+    );
+    assert_eq!(
+        request(vec![Cursor::first(2)])
+            .to_query_string()
+            .unwrap_err()
+            .parameter(),
+        "cursor2"
+    );
+    assert_eq!(
+        request(vec![Cursor::first(1), Cursor::last(1)])
+            .to_query_string()
+            .unwrap_err()
+            .parameter(),
+        "cursor1"
+    );
+    let with_headers = |names: &[&str]| FeedRequest {
+        headers: HeaderSelection::names(names.iter().copied()),
+        ..request(vec![Cursor::first(0)])
+    };
+    assert!(with_headers(&["a,b"]).to_query_string().is_err());
+    assert!(with_headers(&["_all"]).to_query_string().is_err());
+    assert!(with_headers(&[]).to_query_string().is_ok());
+}

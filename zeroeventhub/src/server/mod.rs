@@ -1,0 +1,85 @@
+//! The producer side (feature `server`): the [`DataReader`] a producer
+//! implements, and everything an HTTP framework adapter needs around it.
+//!
+//! Framework adapters (such as `zeroeventhub-axum`) call [`respond`] with
+//! the request's query string and turn the [`FeedResponse`] into their own
+//! response type: a refusal with its status and message, or a stream of
+//! body chunks.
+
+mod encode;
+mod error;
+mod respond;
+
+use futures_core::Stream;
+
+pub use encode::{CHUNK_TARGET, EncodeLines};
+pub use error::{ReadError, ResponseAborted};
+pub use respond::{CONTENT_TYPE, FeedResponse, respond};
+
+use crate::{FeedLine, FeedRequest};
+
+/// The producer's source of events: given a validated request, a stream of
+/// events and checkpoints.
+///
+/// What a reader owes its consumers (the spec's rules):
+///
+/// - after the events of a partition, a checkpoint whose cursor resumes
+///   right after them; this crate's readers end every response with a
+///   checkpoint for each requested partition, even one without events, so
+///   that `_first` and `_last` become concrete cursors at once;
+/// - `_first` reads from the beginning, `_last` from "about now";
+/// - about `page_size_hint` events at most (a hint, `None` = your default);
+/// - only the requested headers ([`HeaderSelection::select`](crate::HeaderSelection::select)).
+///
+/// The request is validated before the reader sees it: the partition count
+/// matches, every cursor is for a partition in `0..n`, none is repeated.
+/// A cursor the reader does not recognise is the client's fault: yield
+/// [`ReadError::bad_request`] as the first item (answered with 400).
+/// Any other error before the first line is answered with 500; after it,
+/// the response is aborted.
+///
+/// The stream is dropped as soon as the consumer disconnects.
+///
+/// # Examples
+///
+/// A reader over a vector, in a few lines with `async-stream`:
+///
+/// ```
+/// use std::sync::Arc;
+/// use futures_core::Stream;
+/// use zeroeventhub::{server::{DataReader, ReadError}, Cursor, Event, FeedLine, FeedRequest};
+///
+/// #[derive(Clone)]
+/// struct Log(Arc<Vec<serde_json::Value>>); // one partition, cursor = position
+///
+/// impl DataReader for Log {
+///     fn read(&self, request: FeedRequest)
+///         -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static
+///     {
+///         let log = self.0.clone();
+///         async_stream::try_stream! {
+///             for cursor in request.cursors {
+///                 let start = match cursor.as_str() {
+///                     "_first" => 0,
+///                     "_last" => log.len(),
+///                     other => other.parse().ok().filter(|&n| n <= log.len()).ok_or_else(|| {
+///                         ReadError::bad_request(format!("unknown cursor {other:?}"))
+///                     })?,
+///                 };
+///                 let end = log.len().min(start + request.page_size_hint.unwrap_or(100) as usize);
+///                 for data in &log[start..end] {
+///                     yield FeedLine::Event(Event::from_data(0, data)?);
+///                 }
+///                 yield FeedLine::Checkpoint(Cursor::new(0, end.to_string()).unwrap());
+///             }
+///         }
+///     }
+/// }
+/// ```
+pub trait DataReader: Send + Sync + 'static {
+    /// The lines answering `request`, in order.
+    fn read(
+        &self,
+        request: FeedRequest,
+    ) -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static;
+}
