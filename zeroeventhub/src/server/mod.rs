@@ -8,12 +8,14 @@
 
 mod encode;
 mod error;
+mod memory;
 mod respond;
 
 use futures_core::Stream;
 
 pub use encode::{CHUNK_TARGET, EncodeLines};
 pub use error::{ReadError, ResponseAborted};
+pub use memory::{DEFAULT_PAGE_SIZE, MemoryLog, UnknownPartition};
 pub use respond::{CONTENT_TYPE, FeedResponse, respond};
 
 use crate::{FeedLine, FeedRequest};
