@@ -16,6 +16,8 @@
 //! - [`Page`], a response sorted for exactly-once processing, and
 //!   [`EventReceiver`] for those who prefer callbacks;
 //! - [`client`], the streaming HTTP client (feature `client`);
+//! - [`runtime`], the consumer loop that gets exactly-once right (feature
+//!   `runtime`);
 //! - [`server`], the producer's [`DataReader`](server::DataReader) trait and
 //!   response encoder (feature `server`); mount it with `zeroeventhub-axum`.
 //!
@@ -55,6 +57,7 @@
 //! | --- | --- | --- |
 //! | `client` | yes | [`client`]: the streaming reqwest client |
 //! | `server` | no | [`server`]: the producer-side `DataReader` trait and response encoder |
+//! | `runtime` | no | [`runtime`]: the consumer loop, exactly once, for any database (tokio) |
 //! | `default-tls` | no | reqwest's default TLS stack, for `https://` feeds (or enable TLS on your own `reqwest` dependency) |
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
@@ -68,6 +71,8 @@ mod request;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
 

@@ -1,5 +1,7 @@
 //! The client's error.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::{RequestError, ndjson::DecodeError};
@@ -43,6 +45,9 @@ pub enum Error {
         status: StatusCode,
         /// The start (at most 1 KiB) of the response body, lossily decoded.
         body: String,
+        /// The delay the producer asked for in a `Retry-After` header
+        /// (in seconds), if any.
+        retry_after: Option<Duration>,
     },
     /// The body was cut off before its end (the connection broke or the
     /// producer aborted the response after a failure), or reading it timed
@@ -67,6 +72,15 @@ impl Error {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The delay the producer asked for with `Retry-After`, for
+    /// [`Error::Status`].
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

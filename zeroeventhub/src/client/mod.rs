@@ -25,12 +25,12 @@ mod error;
 mod options;
 mod stream;
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::{
     StatusCode,
-    header::{ACCEPT, HeaderMap, HeaderValue},
+    header::{ACCEPT, HeaderMap, HeaderValue, RETRY_AFTER},
 };
 use url::Url;
 
@@ -167,9 +167,18 @@ impl Client {
             return Ok(EventStream::empty());
         }
         if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok()?.trim().parse().ok())
+                .map(Duration::from_secs);
             let body = error_body(response).await;
             tracing::debug!(%status, %body, "feed refused the request");
-            return Err(Error::Status { status, body });
+            return Err(Error::Status {
+                status,
+                body,
+                retry_after,
+            });
         }
         let mut requested: Vec<u32> = request.cursors.iter().map(Cursor::partition_id).collect();
         requested.sort_unstable();

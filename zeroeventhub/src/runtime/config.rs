@@ -1,0 +1,95 @@
+//! How a [`Consumer`](super::Consumer) behaves.
+
+use std::time::Duration;
+
+use crate::HeaderSelection;
+
+/// The settings of a [`Consumer`](super::Consumer). Start from
+/// [`ConsumerConfig::new`] and change the fields you care about.
+///
+/// ```
+/// use std::time::Duration;
+/// use zeroeventhub::runtime::{ConsumerConfig, OnHandlerError};
+///
+/// let config = ConsumerConfig {
+///     poll_interval: Duration::from_millis(250),
+///     on_handler_error: OnHandlerError::DeadLetter,
+///     ..ConsumerConfig::new("billing")
+/// };
+/// assert_eq!(config.name, "billing");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// The consumer's name: cursors and leases are kept per name and
+    /// partition, so two consumers of one feed need two names.
+    pub name: String,
+    /// The partitions to consume; empty means all of `0..n`.
+    pub partitions: Vec<u32>,
+    /// Where a partition without a stored cursor starts.
+    pub start: StartFrom,
+    /// `pagesizehint` of each request; `None` leaves it to the producer.
+    pub page_size_hint: Option<u32>,
+    /// Which event headers to ask for.
+    pub headers: HeaderSelection,
+    /// How long a caught-up partition waits before asking again.
+    pub poll_interval: Duration,
+    /// The first delay before retrying a failure; it doubles on each
+    /// further failure, up to `max_backoff`, with full jitter.
+    pub initial_backoff: Duration,
+    /// The longest delay between retries.
+    pub max_backoff: Duration,
+    /// How long a partition's lease lasts without renewal: how soon another
+    /// process takes over a partition whose worker died.
+    pub lease_ttl: Duration,
+    /// What to do when the handler fails on an event.
+    pub on_handler_error: OnHandlerError,
+    /// After this many failed attempts in a row on one cursor, the
+    /// partition is reported stuck (a `tracing` warning, repeated every
+    /// this many attempts).
+    pub stuck_after: u32,
+}
+
+impl ConsumerConfig {
+    /// The defaults, for the consumer called `name`: all partitions from
+    /// `_first`, poll every second, back off from 100 ms to 30 s, leases of
+    /// 30 s, retry a failing handler, report stuck after 5 attempts.
+    pub fn new(name: impl Into<String>) -> Self {
+        ConsumerConfig {
+            name: name.into(),
+            partitions: Vec::new(),
+            start: StartFrom::First,
+            page_size_hint: None,
+            headers: HeaderSelection::None,
+            poll_interval: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(30),
+            on_handler_error: OnHandlerError::Retry,
+            stuck_after: 5,
+        }
+    }
+}
+
+/// Where a partition without a stored cursor starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartFrom {
+    /// From the first event (`_first`).
+    #[default]
+    First,
+    /// From events published from now on (`_last`).
+    Last,
+}
+
+/// What the runtime does when the handler fails on an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnHandlerError {
+    /// Roll back, halt the partition and retry the page with back-off until
+    /// the handler succeeds: order is kept, nothing is skipped.
+    #[default]
+    Retry,
+    /// Roll back, then apply the page again without the failing event,
+    /// which goes to [`Handler::dead_letter`](super::Handler::dead_letter)
+    /// in the same transaction.
+    DeadLetter,
+}

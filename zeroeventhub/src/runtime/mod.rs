@@ -1,0 +1,19 @@
+//! The consumer runtime (feature `runtime`): the exactly-once loop, for any
+//! database.
+//!
+//! Implement [`CursorStore`] for your database (or take the ready-made one
+//! of `zeroeventhub-sqlx`) and a [`Handler`] that applies one event inside
+//! the store's transaction; a [`Consumer`] does the rest: fetching,
+//! committing effects and cursors together, pacing, retries with back-off,
+//! partition leases across processes, and graceful shutdown.
+
+mod backoff;
+mod config;
+mod consumer;
+mod store;
+mod worker;
+
+pub(crate) use backoff::Backoff;
+pub use config::{ConsumerConfig, OnHandlerError, StartFrom};
+pub use consumer::{Consumer, ConsumerError};
+pub use store::{BoxError, CursorStore, Handler, Lease};

@@ -1,0 +1,118 @@
+//! What the runtime needs from the consumer's database, and from the user.
+
+use std::{future::Future, time::Duration};
+
+use crate::{Cursor, Event};
+
+/// A boxed error from a handler or a store.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The consumer's database as the runtime sees it: cursors per
+/// (consumer name, partition), transactions, and leases that make one
+/// worker at a time the owner of a partition.
+///
+/// The runtime's promise rests on two rules an implementation keeps:
+///
+/// - [`save_cursor`](CursorStore::save_cursor) writes inside the given
+///   transaction, so the cursor commits or rolls back with the handler's
+///   effects;
+/// - it also checks, in that transaction and with a row lock or an
+///   equivalent, that the lease is still held by `lease.owner`: a worker
+///   that lost its partition to another process can never commit.
+pub trait CursorStore: Send + Sync + 'static {
+    /// A database transaction, handed to the [`Handler`] with each page.
+    type Transaction: Send + 'static;
+    /// The store's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The stored cursor of `partition_id` for `consumer`, if any.
+    fn load_cursor(
+        &self,
+        consumer: &str,
+        partition_id: u32,
+    ) -> impl Future<Output = Result<Option<Cursor>, Self::Error>> + Send;
+
+    /// Takes or renews the lease on (`consumer`, `partition_id`) for
+    /// `lease.owner` until `lease.ttl` from now. Returns `false` when
+    /// another owner holds an unexpired lease.
+    fn claim(
+        &self,
+        consumer: &str,
+        partition_id: u32,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Gives the lease up, if `lease.owner` holds it, so another process
+    /// can take over at once.
+    fn release(
+        &self,
+        consumer: &str,
+        partition_id: u32,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Starts a transaction.
+    fn begin(&self) -> impl Future<Output = Result<Self::Transaction, Self::Error>> + Send;
+
+    /// Stores `cursor` for `consumer` inside `transaction`, and renews the
+    /// lease, if `lease.owner` still holds it. Returns `false`, storing
+    /// nothing, when the lease has passed to another owner: the runtime
+    /// then rolls back.
+    fn save_cursor(
+        &self,
+        transaction: &mut Self::Transaction,
+        consumer: &str,
+        cursor: &Cursor,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Commits `transaction`. (Dropping a transaction rolls it back.)
+    fn commit(
+        &self,
+        transaction: Self::Transaction,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Who holds a partition, and for how long a claim lasts without renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// A name unique to this worker process.
+    pub owner: String,
+    /// How long a lease lasts unless renewed; another process takes the
+    /// partition over this long after this one died.
+    pub ttl: Duration,
+}
+
+/// Applies events to the consumer's database, inside the transaction in
+/// which the runtime then stores the cursor.
+///
+/// Called once per covered event, in order within the partition. When it
+/// fails, the transaction is rolled back: nothing of the page is kept.
+pub trait Handler<Tx>: Send + Sync + 'static {
+    /// Applies one event.
+    fn handle(
+        &self,
+        transaction: &mut Tx,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Receives an event the handler failed on, when the runtime is told to
+    /// skip such events ([`OnHandlerError::DeadLetter`](super::OnHandlerError::DeadLetter)),
+    /// inside the transaction that goes on without it: store it somewhere
+    /// for a person to look at. The default logs it and drops it.
+    fn dead_letter(
+        &self,
+        transaction: &mut Tx,
+        event: &Event,
+        error: &BoxError,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = transaction;
+        tracing::error!(
+            partition = event.partition_id,
+            %error,
+            data = event.data_json(),
+            "event skipped: the handler failed on it"
+        );
+        async { Ok(()) }
+    }
+}

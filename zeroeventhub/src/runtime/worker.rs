@@ -1,0 +1,268 @@
+//! The loop of one partition: claim, fetch, apply and commit, repeat.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{sync::watch, time::Instant};
+
+use super::{
+    Backoff, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError, StartFrom,
+    store::BoxError,
+};
+use crate::{
+    Cursor, Page,
+    client::{Client, FetchOptions},
+};
+
+/// What every partition's worker shares.
+#[derive(Debug)]
+pub(crate) struct Shared<S, H> {
+    pub(crate) client: Client,
+    pub(crate) store: S,
+    pub(crate) handler: H,
+    pub(crate) config: ConsumerConfig,
+    pub(crate) lease: Lease,
+}
+
+/// How applying a page ended.
+enum Applied {
+    Committed,
+    /// Another process owns the partition now; nothing was committed.
+    LeaseLost,
+}
+
+/// Runs partition `partition_id` until `stop` turns true or a client fault
+/// makes going on pointless.
+pub(crate) async fn run_partition<S, H>(
+    shared: Arc<Shared<S, H>>,
+    partition_id: u32,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConsumerError>
+where
+    S: CursorStore,
+    H: Handler<S::Transaction>,
+{
+    let config = &shared.config;
+    let store = &shared.store;
+    let options = FetchOptions {
+        page_size_hint: config.page_size_hint,
+        headers: config.headers.clone(),
+    };
+    let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
+    // `Some` while this worker holds the lease, with the cursor to go on from.
+    let mut held: Option<(Cursor, Instant)> = None;
+
+    while !*stop.borrow() {
+        // Hold the lease: claim it when not held, renew it when a third of
+        // its time has passed without a commit renewing it.
+        let renew = held
+            .as_ref()
+            .is_none_or(|(_, renewed)| renewed.elapsed() > config.lease_ttl / 3);
+        if renew {
+            match claim(&shared, partition_id, held.as_ref().map(|(c, _)| c)).await {
+                Ok(Some(cursor)) => held = Some((cursor, Instant::now())),
+                Ok(None) if held.is_some() => {
+                    held = None;
+                    tracing::warn!("lease lost to another process; waiting to take over");
+                }
+                Ok(None) => {
+                    if wait(&mut stop, config.lease_ttl / 3).await {
+                        break;
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cursor store failed; retrying");
+                    if wait(&mut stop, backoff.next_delay()).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some((cursor, renewed)) = held.clone() else {
+            continue;
+        };
+
+        let page = match shared
+            .client
+            .fetch_page(std::slice::from_ref(&cursor), &options)
+            .await
+        {
+            Ok(page) => page,
+            Err(error) if error.is_transient() => {
+                let delay = backoff
+                    .next_delay()
+                    .max(error.retry_after().unwrap_or_default());
+                tracing::warn!(%error, cursor = cursor.as_str(), retry_in = ?delay, "fetch failed; retrying");
+                report_stuck(&backoff, config, &cursor);
+                if wait(&mut stop, delay).await {
+                    break;
+                }
+                continue;
+            }
+            Err(source) => {
+                tracing::error!(error = %source, "the feed refused the request; stopping");
+                return Err(ConsumerError::Fetch {
+                    partition_id,
+                    source,
+                });
+            }
+        };
+
+        let next = page.cursor(partition_id).cloned();
+        let moved = next.as_ref().is_some_and(|next| *next != cursor);
+        let Some(next) = next.filter(|_| moved || !page.is_empty()) else {
+            if page.uncovered_events().next().is_some() {
+                tracing::warn!(
+                    cursor = cursor.as_str(),
+                    "the page's events came without a checkpoint; none can be applied"
+                );
+            }
+            backoff.reset();
+            if wait(&mut stop, config.poll_interval).await {
+                break;
+            }
+            continue;
+        };
+
+        match apply(&shared, &page, &next).await {
+            Ok(Applied::Committed) => {
+                tracing::info!(
+                    events = page.len(),
+                    cursor = next.as_str(),
+                    more_likely = config
+                        .page_size_hint
+                        .is_some_and(|hint| page.len() >= hint as usize),
+                    "page committed"
+                );
+                backoff.reset();
+                held = Some((next, Instant::now()));
+                if page.is_empty() && wait(&mut stop, config.poll_interval).await {
+                    break;
+                }
+            }
+            Ok(Applied::LeaseLost) => {
+                tracing::warn!("lease lost to another process; page rolled back");
+                held = None;
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, cursor = cursor.as_str(), retry_in = ?delay, "page failed and was rolled back; retrying");
+                report_stuck(&backoff, config, &cursor);
+                held = Some((cursor, renewed));
+                if wait(&mut stop, delay).await {
+                    break;
+                }
+            }
+        }
+    }
+
+    if held.is_some() {
+        if let Err(error) = store
+            .release(&config.name, partition_id, &shared.lease)
+            .await
+        {
+            tracing::warn!(%error, "could not release the lease; it will expire");
+        }
+    }
+    Ok(())
+}
+
+/// Claims or renews the lease. On success, returns the cursor to go on
+/// from: the `current` one when renewing, else the stored one or the
+/// configured start.
+async fn claim<S, H>(
+    shared: &Shared<S, H>,
+    partition_id: u32,
+    current: Option<&Cursor>,
+) -> Result<Option<Cursor>, S::Error>
+where
+    S: CursorStore,
+{
+    let name = &shared.config.name;
+    if !shared
+        .store
+        .claim(name, partition_id, &shared.lease)
+        .await?
+    {
+        return Ok(None);
+    }
+    if let Some(current) = current {
+        return Ok(Some(current.clone()));
+    }
+    let stored = shared.store.load_cursor(name, partition_id).await?;
+    Ok(Some(stored.unwrap_or_else(|| match shared.config.start {
+        StartFrom::First => Cursor::first(partition_id),
+        StartFrom::Last => Cursor::last(partition_id),
+    })))
+}
+
+/// Applies the page's covered events and stores `next` in one transaction.
+async fn apply<S, H>(shared: &Shared<S, H>, page: &Page, next: &Cursor) -> Result<Applied, BoxError>
+where
+    S: CursorStore,
+    H: Handler<S::Transaction>,
+{
+    let store = &shared.store;
+    let handler = &shared.handler;
+    // Events the handler failed on, to skip in dead-letter mode.
+    let mut poisoned: Vec<(usize, BoxError)> = Vec::new();
+    loop {
+        let mut transaction = store.begin().await?;
+        let mut failure = None;
+        for (index, event) in page.events().iter().enumerate() {
+            let result = match poisoned.iter().find(|(i, _)| *i == index) {
+                Some((_, error)) => handler.dead_letter(&mut transaction, event, error).await,
+                None => handler.handle(&mut transaction, event).await,
+            };
+            if let Err(error) = result {
+                failure = Some((index, error));
+                break;
+            }
+        }
+        match failure {
+            None => {}
+            Some((index, error))
+                if shared.config.on_handler_error == OnHandlerError::DeadLetter
+                    && !poisoned.iter().any(|(i, _)| *i == index) =>
+            {
+                // Roll back, and go again without the poisoned event.
+                drop(transaction);
+                tracing::warn!(%error, event = index, "handler failed; the event goes to the dead-letter handler");
+                poisoned.push((index, error));
+                continue;
+            }
+            Some((_, error)) => return Err(error),
+        }
+        let name = &shared.config.name;
+        if !store
+            .save_cursor(&mut transaction, name, next, &shared.lease)
+            .await?
+        {
+            return Ok(Applied::LeaseLost);
+        }
+        store.commit(transaction).await?;
+        return Ok(Applied::Committed);
+    }
+}
+
+fn report_stuck(backoff: &Backoff, config: &ConsumerConfig, cursor: &Cursor) {
+    let failures = backoff.failures();
+    if config.stuck_after > 0 && failures > 0 && failures % config.stuck_after == 0 {
+        tracing::warn!(
+            cursor = cursor.as_str(),
+            failures,
+            "partition stuck: no progress from this cursor"
+        );
+    }
+}
+
+/// Sleeps for `delay`; returns `true` at once when told to stop.
+async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(delay) => false,
+        // Told to stop, or the consumer is gone.
+        _ = stop.wait_for(|stop| *stop) => true,
+    };
+    stopped || *stop.borrow()
+}
