@@ -1,0 +1,113 @@
+//! `zeh follow`: page after page from the current cursors, printing the
+//! covered events, retrying transient failures.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use zeroeventhub::{
+    Cursor, FeedLine, Page,
+    client::{self, Client, FetchOptions},
+};
+
+use crate::{
+    Interrupted,
+    args::FollowArgs,
+    backoff::Backoff,
+    output::{Output, describe_feed_error, report},
+    signal::Signals,
+};
+
+/// The first retry delay's ceiling.
+const RETRY_INITIAL: Duration = Duration::from_millis(100);
+/// The longest retry delay.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Follows the feed until caught up (with `--until-caught-up`), a signal,
+/// or a failure that retrying cannot fix.
+///
+/// A first signal while a request is in flight lets that page arrive and
+/// be printed, then ends the loop; a signal while sleeping ends it at once;
+/// a second signal abandons the request in flight ([`Interrupted`]).
+///
+/// # Errors
+///
+/// A non-transient failure of the feed (4xx, a malformed response), a
+/// failure to write to stdout, or [`Interrupted`].
+pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<()> {
+    let client = Client::new(args.feed.url.as_str(), args.feed.partitions)
+        .map_err(|error| anyhow!(describe_feed_error(&error)))?;
+    let options = args.feed.fetch_options();
+    let mut cursors = args.feed.start_cursors();
+    let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+    let mut out = Output::stdout();
+
+    while !signals.received() {
+        let fetched = fetch_page_in_hand(&client, &cursors, &options, signals).await?;
+        let page = match fetched {
+            Ok(page) => page,
+            // "Transient failures (connect errors, 5xx, cut-off bodies) are
+            // retried with exponential back-off and jitter, capped."
+            Err(error) if error.is_transient() => {
+                // A producer's `Retry-After` is a floor for the delay.
+                let delay = backoff
+                    .next_delay()
+                    .max(error.retry_after().unwrap_or_default());
+                report(&format!(
+                    "{} (attempt {}); retrying in {}",
+                    describe_feed_error(&error),
+                    backoff.failures(),
+                    humantime::format_duration(round_to_millis(delay)),
+                ));
+                if !signals.sleep(delay).await {
+                    break;
+                }
+                continue;
+            }
+            Err(error) => return Err(anyhow!(describe_feed_error(&error))),
+        };
+        backoff.reset();
+        // Only the events the page's checkpoints cover: the cursors move to
+        // those checkpoints, and uncovered events come again next time.
+        cursors = page.advance_cursors(&cursors);
+        let (events, _) = page.into_parts();
+        let caught_up = events.is_empty();
+        for event in events {
+            out.write_line(&FeedLine::Event(event))?;
+        }
+        out.flush()?;
+        // "When a page brings no event, waits --poll-interval [...]; with
+        // --until-caught-up, exits 0 instead."
+        if caught_up && (args.until_caught_up || !signals.sleep(args.poll_interval).await) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Fetches a page. A first signal meanwhile lets the page arrive (the
+/// caller stops after printing it); a second one abandons it.
+async fn fetch_page_in_hand(
+    client: &Client,
+    cursors: &[Cursor],
+    options: &FetchOptions,
+    signals: &Signals,
+) -> Result<Result<Page, client::Error>, Interrupted> {
+    let fetch = client.fetch_page(cursors, options);
+    tokio::pin!(fetch);
+    let mut announced = false;
+    loop {
+        tokio::select! {
+            fetched = &mut fetch => return Ok(fetched),
+            () = signals.wait_for(1), if !announced => {
+                report("stopping once the page in hand has arrived (signal again to stop at once)");
+                announced = true;
+            }
+            () = signals.wait_for(2) => return Err(Interrupted),
+        }
+    }
+}
+
+/// `duration` without its sub-millisecond part, for messages.
+fn round_to_millis(duration: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}

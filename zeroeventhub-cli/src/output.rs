@@ -1,0 +1,205 @@
+//! Where the command writes: feed lines to stdout, messages to stderr, and
+//! the one-line descriptions of failures.
+
+use std::{
+    fmt,
+    io::{self, BufWriter, StdoutLock, Write},
+};
+
+use zeroeventhub::{FeedLine, client, ndjson::encode_line};
+
+/// How much of an error response's body a message shows.
+const BODY_START_CHARS: usize = 200;
+
+/// Feed lines on stdout, in their exact wire form.
+///
+/// Lines are buffered until [`flush`](Output::flush); callers flush
+/// whenever they are about to wait, so that output appears as items arrive
+/// without a system call per line. A closed stdout (the reader of a pipe
+/// went away, as with `| head -1`) is reported as [`StdoutError::Closed`].
+#[derive(Debug)]
+pub(crate) struct Output {
+    out: BufWriter<StdoutLock<'static>>,
+    line: Vec<u8>,
+}
+
+impl Output {
+    /// Takes the lock on stdout for the rest of the command.
+    pub(crate) fn stdout() -> Self {
+        Output {
+            out: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            line: Vec::new(),
+        }
+    }
+
+    /// Writes one feed line and its `\n` (buffered).
+    pub(crate) fn write_line(&mut self, line: &FeedLine) -> Result<(), StdoutError> {
+        self.line.clear();
+        encode_line(line, &mut self.line);
+        self.out.write_all(&self.line).map_err(StdoutError::from)
+    }
+
+    /// Writes `text` as it is (buffered).
+    pub(crate) fn write_text(&mut self, text: &str) -> Result<(), StdoutError> {
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(StdoutError::from)
+    }
+
+    /// Sends everything written so far.
+    pub(crate) fn flush(&mut self) -> Result<(), StdoutError> {
+        self.out.flush().map_err(StdoutError::from)
+    }
+}
+
+/// Writing to stdout failed.
+#[derive(Debug)]
+pub(crate) enum StdoutError {
+    /// Nobody reads stdout any more: stop quietly.
+    Closed,
+    /// Another failure (disk full, ...).
+    Failed(io::Error),
+}
+
+impl From<io::Error> for StdoutError {
+    fn from(error: io::Error) -> Self {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            StdoutError::Closed
+        } else {
+            StdoutError::Failed(error)
+        }
+    }
+}
+
+impl fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StdoutError::Closed => f.write_str("stdout is closed"),
+            StdoutError::Failed(error) => write!(f, "writing to stdout failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StdoutError {}
+
+/// Writes `zeh: MESSAGE` on stderr, on one line. A failure to write to
+/// stderr is ignored: there is nowhere left to report it.
+pub(crate) fn report(message: &str) {
+    let _ = writeln!(io::stderr().lock(), "zeh: {}", one_line(message));
+}
+
+/// A one-line description of a client error: the status and the start of
+/// the body for an HTTP error, the chain of causes otherwise.
+pub(crate) fn describe_feed_error(error: &client::Error) -> String {
+    if let client::Error::Status { status, body, .. } = error {
+        let body = one_line(body);
+        return if body.is_empty() {
+            format!("the feed answered {status} with an empty body")
+        } else {
+            format!("the feed answered {status}: {}", start_of(&body))
+        };
+    }
+    describe(error)
+}
+
+/// `error` and its sources, joined by `: `, skipping a source whose text
+/// its parent already shows; on one line.
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    one_line(&text)
+}
+
+/// `text` with every run of whitespace or control characters turned into
+/// one space, trimmed.
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The first [`BODY_START_CHARS`] characters of `text`, with `...` when cut.
+fn start_of(text: &str) -> String {
+    match text.char_indices().nth(BODY_START_CHARS) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Chain(&'static str, Option<Box<Chain>>);
+
+    impl fmt::Display for Chain {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn describe_joins_causes_without_repeating_them() {
+        let error = Chain(
+            "request failed: error sending request",
+            Some(Box::new(Chain(
+                "error sending request",
+                Some(Box::new(Chain("connection\nrefused", None))),
+            ))),
+        );
+        assert_eq!(
+            describe(&error),
+            "request failed: error sending request: connection refused"
+        );
+    }
+
+    #[test]
+    fn status_error_shows_code_and_start_of_body_on_one_line() {
+        let error = client::Error::Status {
+            status: reqwest_status(500),
+            body: format!("boom\r\n\tline two\n{}", "x".repeat(500)),
+            retry_after: None,
+        };
+        let text = describe_feed_error(&error);
+        assert!(
+            text.starts_with("the feed answered 500 Internal Server Error: boom line two xxx"),
+            "{text}"
+        );
+        assert!(text.ends_with("..."), "{text}");
+        assert!(!text.contains('\n'));
+        assert!(text.len() < 300, "{text}");
+    }
+
+    #[test]
+    fn status_error_with_empty_body() {
+        let error = client::Error::Status {
+            status: reqwest_status(503),
+            body: String::new(),
+            retry_after: None,
+        };
+        assert_eq!(
+            describe_feed_error(&error),
+            "the feed answered 503 Service Unavailable with an empty body"
+        );
+    }
+
+    fn reqwest_status(code: u16) -> axum::http::StatusCode {
+        axum::http::StatusCode::from_u16(code).unwrap()
+    }
+}

@@ -1,0 +1,206 @@
+//! Value parsers for the command line: each turns one argument into a
+//! typed value or a message that clap shows with the usage (exit status 2).
+
+use std::{
+    net::{SocketAddr, ToSocketAddrs},
+    time::Duration,
+};
+
+use url::Url;
+use zeroeventhub::{Cursor, HeaderSelection};
+
+/// The `headers` value that selects every header.
+const ALL_HEADERS: &str = "_all";
+
+/// Parses a feed URL: absolute, `http` (or `https` when built with the
+/// `tls` feature).
+pub(crate) fn url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|error| format!("not a URL: {error}"))?;
+    match url.scheme() {
+        "http" => {}
+        "https" if cfg!(feature = "tls") => {}
+        "https" => {
+            return Err("https:// needs zeh built with the `tls` feature \
+                        (cargo install zeroeventhub-cli --features tls)"
+                .to_owned());
+        }
+        other => return Err(format!("the scheme must be http or https, not {other:?}")),
+    }
+    // The url crate already refuses an http(s) URL without a host.
+    Ok(url)
+}
+
+/// Parses `P=CURSOR`: a partition number, `=`, and a valid cursor string
+/// (non-empty printable ASCII; it may itself hold `=`).
+pub(crate) fn cursor(text: &str) -> Result<Cursor, String> {
+    let Some((partition, value)) = text.split_once('=') else {
+        return Err("expected P=CURSOR, for example 0=_first or 2=1042".to_owned());
+    };
+    if partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "the partition {partition:?} before `=` is not a partition number"
+        ));
+    }
+    let partition: u32 = partition
+        .parse()
+        .map_err(|_| format!("the partition {partition} is too large"))?;
+    Cursor::new(partition, value).map_err(|error| format!("partition {partition}: {error}"))
+}
+
+/// Parses the `headers` selection: `_all`, or comma-separated names (a
+/// trailing comma is tolerated, as in the protocol). An empty value selects
+/// no header.
+pub(crate) fn headers(text: &str) -> Result<HeaderSelection, String> {
+    let text = text.strip_suffix(',').unwrap_or(text);
+    if text.is_empty() {
+        return Ok(HeaderSelection::None);
+    }
+    if text == ALL_HEADERS {
+        return Ok(HeaderSelection::All);
+    }
+    let mut names: Vec<String> = Vec::new();
+    for name in text.split(',') {
+        if name.is_empty() {
+            return Err("a header name is empty (two commas in a row?)".to_owned());
+        }
+        if name == ALL_HEADERS {
+            return Err("_all selects every header and cannot be combined with names".to_owned());
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(HeaderSelection::Names(names))
+}
+
+/// Parses a duration such as `500ms`, `2s` or `1m 30s`.
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error} (expected a duration such as 500ms, 2s or 1m)"))
+}
+
+/// Parses a listening address: `IP:PORT`, or `HOST:PORT` resolved now.
+pub(crate) fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    text.to_socket_addrs()
+        .map_err(|error| format!("expected HOST:PORT, for example 127.0.0.1:7070 ({error})"))?
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+/// Parses the route of the feed: starts with `/`, holds only the
+/// characters a URL path may hold without percent-encoding, and no segment
+/// starts with `:` or `*` (axum's old capture syntax, refused by axum).
+pub(crate) fn route_path(text: &str) -> Result<String, String> {
+    const ALLOWED_PUNCTUATION: &str = "/-._~!$&'()*+,;=:@";
+    if !text.starts_with('/') {
+        return Err("the path must start with /, for example /feed/v1".to_owned());
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|&c| !c.is_ascii_alphanumeric() && !ALLOWED_PUNCTUATION.contains(c))
+    {
+        return Err(format!(
+            "the path cannot hold {bad:?}: only letters, digits and {ALLOWED_PUNCTUATION}"
+        ));
+    }
+    if text
+        .split('/')
+        .any(|segment| segment.starts_with(':') || segment.starts_with('*'))
+    {
+        return Err("a path segment cannot start with : or *".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_is_partition_equals_value() {
+        assert_eq!(cursor("2=1042").unwrap(), Cursor::new(2, "1042").unwrap());
+        assert_eq!(cursor("0=_first").unwrap(), Cursor::first(0));
+        assert_eq!(cursor("1=a=b").unwrap().as_str(), "a=b");
+    }
+
+    #[test]
+    fn cursor_without_equals_or_partition_is_refused() {
+        assert!(cursor("nonsense").unwrap_err().contains("P=CURSOR"));
+        assert!(cursor("=x").is_err());
+        assert!(cursor("-1=x").is_err());
+        assert!(cursor("a=x").is_err());
+        assert!(cursor("99999999999=x").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn cursor_must_be_non_empty_printable_ascii() {
+        assert!(cursor("0=").unwrap_err().contains("empty"));
+        assert!(cursor("0=é").unwrap_err().contains("printable"));
+        assert!(cursor("0=a\tb").is_err());
+    }
+
+    #[test]
+    fn headers_selection() {
+        assert_eq!(headers("_all").unwrap(), HeaderSelection::All);
+        assert_eq!(headers("").unwrap(), HeaderSelection::None);
+        assert_eq!(
+            headers("ce_id,ce_type,ce_id,").unwrap(),
+            HeaderSelection::names(["ce_id", "ce_type"])
+        );
+        assert!(headers("a,,b").is_err());
+        assert!(headers("a,_all").is_err());
+    }
+
+    #[test]
+    fn url_must_be_absolute_http() {
+        assert!(url("http://127.0.0.1:7070/feed/v1?key=1").is_ok());
+        assert!(url("not a url").is_err());
+        assert!(
+            url("ftp://example.com/feed")
+                .unwrap_err()
+                .contains("scheme")
+        );
+        assert!(url("http://").is_err());
+        #[cfg(not(feature = "tls"))]
+        assert!(
+            url("https://example.com/feed")
+                .unwrap_err()
+                .contains("`tls` feature")
+        );
+        #[cfg(feature = "tls")]
+        assert!(url("https://example.com/feed").is_ok());
+    }
+
+    #[test]
+    fn durations_are_human() {
+        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(duration("2s").unwrap(), Duration::from_secs(2));
+        assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn listen_addr_takes_ip_and_port() {
+        assert_eq!(
+            listen_addr("127.0.0.1:0").unwrap(),
+            "127.0.0.1:0".parse::<SocketAddr>().unwrap()
+        );
+        assert!(listen_addr("nowhere").is_err());
+    }
+
+    #[test]
+    fn route_path_starts_with_a_slash() {
+        assert_eq!(route_path("/feed/v1").unwrap(), "/feed/v1");
+        assert!(route_path("feed").is_err());
+        assert_eq!(route_path("/").unwrap(), "/");
+        assert!(route_path("/feed/{id}").is_err());
+        assert!(route_path("/feed?x").is_err());
+        assert!(route_path("/f%20d").is_err());
+        assert!(route_path("/caf\u{e9}").is_err());
+        assert!(route_path("/feed/:id").is_err());
+        assert!(route_path("/feed/*rest").is_err());
+        assert!(route_path("/a*b:c").is_ok());
+    }
+}

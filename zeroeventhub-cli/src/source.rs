@@ -1,0 +1,126 @@
+//! Loading the events `zeh serve` serves from a file in the wire form.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    path::Path,
+};
+
+use anyhow::{Context, anyhow};
+use zeroeventhub::{Event, FeedLine, ndjson::Decoder, server::MemoryLog};
+
+/// Appends every event of the file at `path` to `log`, in file order, and
+/// returns how many there were.
+///
+/// The file holds one event per line in the wire form. Blank lines are
+/// skipped; any other line that is not an event (a checkpoint, a line
+/// without `data`, malformed JSON, a partition outside the log) is an
+/// error naming the file and the line.
+///
+/// # Errors
+///
+/// The file cannot be read, or a line is not an event of the log.
+pub(crate) fn load(path: &Path, log: &MemoryLog) -> anyhow::Result<usize> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut line_number = 0u64;
+    let mut events = 0;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if read == 0 {
+            return Ok(events);
+        }
+        line_number += 1;
+        let at = || format!("{}:{line_number}", path.display());
+        let Some(event) = parse_event(&line).with_context(at)? else {
+            continue;
+        };
+        log.append(event).with_context(at)?;
+        events += 1;
+    }
+}
+
+/// Decodes one line (with or without its `\n`): an event, `None` for a
+/// blank line, or an error saying why the line is not an event.
+fn parse_event(line: &[u8]) -> anyhow::Result<Option<Event>> {
+    let mut decoder = Decoder::new();
+    decoder.push(line);
+    match decoder.decode_eof() {
+        Ok(Some(FeedLine::Event(event))) => Ok(Some(event)),
+        Ok(Some(FeedLine::Checkpoint(cursor))) => Err(anyhow!(
+            "a checkpoint (cursor {:?}), not an event",
+            cursor.as_str()
+        )),
+        Ok(None) if line.iter().all(u8::is_ascii_whitespace) => Ok(None),
+        // The protocol skips such lines for forward compatibility; in a
+        // file of events, one is a mistake to point out.
+        Ok(None) => Err(anyhow!("not an event: the line has no `data`")),
+        Err(error) => Err(anyhow!("{}", error.kind())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn load_text(text: &str, partitions: u32) -> (anyhow::Result<usize>, MemoryLog) {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        let log = MemoryLog::new(partitions);
+        (load(file.path(), &log), log)
+    }
+
+    #[test]
+    fn events_are_appended_in_file_order() {
+        let (loaded, log) = load_text(
+            "{\"partition\":1,\"data\":1}\n\n{\"partition\":0,\"headers\":{\"a\":\"b\"},\"data\":2}\r\n{\"partition\":1,\"data\":3}",
+            2,
+        );
+        assert_eq!(loaded.unwrap(), 3);
+        assert_eq!((log.len(0), log.len(1)), (1, 2));
+    }
+
+    #[test]
+    fn a_checkpoint_is_an_error_naming_the_line() {
+        let (loaded, _) = load_text(
+            "{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n",
+            1,
+        );
+        let message = format!("{:#}", loaded.unwrap_err());
+        assert!(message.contains(":2: a checkpoint"), "{message}");
+    }
+
+    #[test]
+    fn a_partition_outside_the_log_is_an_error_naming_the_line() {
+        let (loaded, _) = load_text(
+            "{\"partition\":0,\"data\":1}\n{\"partition\":3,\"data\":1}\n",
+            3,
+        );
+        let message = format!("{:#}", loaded.unwrap_err());
+        assert!(
+            message.contains(":2: partition 3 is outside 0..3"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn malformed_or_dataless_lines_are_errors() {
+        let (loaded, _) = load_text("{\"partition\":0,\"data\":\n", 1);
+        assert!(format!("{:#}", loaded.unwrap_err()).contains(":1: invalid JSON"));
+        let (loaded, _) = load_text("{\"partition\":0,\"dta\":1}\n", 1);
+        assert!(format!("{:#}", loaded.unwrap_err()).contains(":1: not an event"));
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let log = MemoryLog::new(1);
+        let error = load(Path::new("/nonexistent/events.ndjson"), &log).unwrap_err();
+        assert!(format!("{error:#}").starts_with("cannot open /nonexistent/events.ndjson"));
+    }
+}
