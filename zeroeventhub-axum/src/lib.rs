@@ -132,6 +132,11 @@ where
 }
 
 /// A router serving `reader` at `path`, to merge or nest into your own.
+///
+/// # Panics
+///
+/// As [`Router::route`]: when `path` is not a valid axum path (empty, not
+/// starting with `/`, or with a malformed `{capture}`).
 pub fn feed_router<R: DataReader, S>(path: &str, reader: R, partition_count: u32) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,

@@ -7,12 +7,12 @@ use anyhow::anyhow;
 use zeroeventhub::{
     Cursor, FeedLine, Page,
     client::{self, Client, FetchOptions},
+    runtime::Backoff,
 };
 
 use crate::{
     Interrupted,
     args::FollowArgs,
-    backoff::Backoff,
     output::{Output, describe_feed_error, report},
     signal::Signals,
 };

@@ -7,7 +7,6 @@
 //! short.
 
 mod args;
-mod backoff;
 mod fetch;
 mod follow;
 mod output;

@@ -183,7 +183,7 @@ pub struct TypedPage<T> {
 
 /// An event of a page whose data does not match the requested type.
 #[derive(Debug, thiserror::Error)]
-#[error("event {index} of the page (partition {partition_id}) does not match the type: {source}")]
+#[error("event {index} of the page (partition {partition_id}) does not match the type")]
 pub struct TypedPageError {
     /// The event's 0-based index among the page's covered events.
     pub index: usize,

@@ -94,9 +94,9 @@ where
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError<S, R> {
     /// The stream of lines failed (for a client: HTTP or decoding).
-    #[error("reading the feed failed: {0}")]
+    #[error("reading the feed failed")]
     Stream(#[source] S),
     /// The receiver failed.
-    #[error("the receiver failed: {0}")]
+    #[error("the receiver failed")]
     Receiver(#[source] R),
 }

@@ -280,7 +280,7 @@ impl FeedRequest {
                 return Err(RequestError::RepeatedParameter { param });
             }
             let cursor = Cursor::new(partition_id, value)
-                .map_err(|source| RequestError::InvalidCursor { param, source })?;
+                .map_err(|reason| RequestError::InvalidCursor { param, reason })?;
             parsed.push(cursor);
         }
         parsed.sort_by_key(Cursor::partition_id);
@@ -352,12 +352,12 @@ pub enum RequestError {
         param: String,
     },
     /// A cursor that is empty or not printable ASCII.
-    #[error("parameter {param}: {source}")]
+    #[error("parameter {param}: {reason}")]
     InvalidCursor {
         /// The parameter's name.
         param: String,
         /// What is wrong with it.
-        source: InvalidCursor,
+        reason: InvalidCursor,
     },
     /// `pagesizehint` is not a non-negative integer that fits in 32 bits.
     #[error("parameter pagesizehint must be an integer in 0..=4294967295, got {value:?}")]

@@ -1,12 +1,18 @@
 //! Building a [`Client`].
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::{BoxError, Client, Error, Inner, RequestHook};
 use crate::ndjson::DEFAULT_MAX_LINE_LENGTH;
+
+/// The connect timeout of the default `reqwest::Client`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The read timeout (longest silence between two reads) of the default
+/// `reqwest::Client`.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Configures a [`Client`]; made by [`Client::builder`].
 #[must_use]
@@ -42,6 +48,9 @@ impl ClientBuilder {
 
     /// Sends requests with this `reqwest::Client`: its TLS settings,
     /// connection pool, proxies, default headers and timeouts apply.
+    /// Without one, the client uses a default `reqwest::Client` with a
+    /// [connect timeout](DEFAULT_CONNECT_TIMEOUT) and a
+    /// [read timeout](DEFAULT_READ_TIMEOUT).
     ///
     /// For timeouts, prefer [`read_timeout`](reqwest::ClientBuilder::read_timeout)
     /// (the longest pause between two reads) and
@@ -115,6 +124,8 @@ impl ClientBuilder {
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
+                .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+                .read_timeout(DEFAULT_READ_TIMEOUT)
                 .build()
                 .map_err(Error::Transport)?,
         };

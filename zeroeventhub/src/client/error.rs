@@ -11,6 +11,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why fetching from a feed failed.
 ///
+/// The message names the failure; a foreign cause (reqwest's error, for
+/// transport failures) is not repeated in it but given by
+/// [`source()`](std::error::Error::source): print the chain (for example
+/// with `anyhow`'s `{:#}`) to see it.
+///
 /// Each cause is its own variant, so a consumer can tell a producer's
 /// refusal (`Status` 4xx: fix the request) from a passing failure
 /// (`Transport`, `BodyInterrupted`, `Status` 5xx: try again) and from a
@@ -30,13 +35,13 @@ pub enum Error {
     /// The cursors or options do not make a valid request (checked before
     /// sending, as the producer would).
     #[error("invalid request: {0}")]
-    InvalidRequest(#[from] RequestError),
+    InvalidRequest(RequestError),
     /// The request hook failed to produce its headers.
-    #[error("the request hook failed: {0}")]
+    #[error("the request hook failed")]
     RequestHook(#[source] BoxError),
     /// The request could not be sent or its response headers not read
     /// (connect, TLS, timeout).
-    #[error("request to the feed failed: {0}")]
+    #[error("request to the feed failed")]
     Transport(#[source] reqwest::Error),
     /// The producer answered with a status other than 2xx.
     #[error("the feed answered {status}: {body}")]
@@ -52,11 +57,11 @@ pub enum Error {
     /// The body was cut off before its end (the connection broke or the
     /// producer aborted the response after a failure), or reading it timed
     /// out.
-    #[error("the response body was cut off: {0}")]
+    #[error("the response body was cut off")]
     BodyInterrupted(#[source] reqwest::Error),
     /// A line of the response is malformed.
     #[error("malformed response: {0}")]
-    Decode(#[source] DecodeError),
+    Decode(DecodeError),
     /// A line belongs to a partition the request did not ask for.
     #[error("malformed response: line {line}: partition {partition_id} was not requested")]
     UnexpectedPartition {
@@ -65,6 +70,12 @@ pub enum Error {
         /// The partition on the line.
         partition_id: u32,
     },
+}
+
+impl From<RequestError> for Error {
+    fn from(error: RequestError) -> Self {
+        Error::InvalidRequest(error)
+    }
 }
 
 impl Error {

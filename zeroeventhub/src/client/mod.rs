@@ -34,7 +34,7 @@ use reqwest::{
 };
 use url::Url;
 
-pub use builder::ClientBuilder;
+pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 pub use error::{BoxError, Error};
 pub use options::FetchOptions;
 pub use stream::EventStream;

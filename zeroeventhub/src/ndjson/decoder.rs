@@ -187,15 +187,9 @@ impl fmt::Display for DecodeError {
     }
 }
 
-impl std::error::Error for DecodeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            DecodeErrorKind::Json(error) => Some(error),
-            DecodeErrorKind::InvalidCursor(error) => Some(error),
-            _ => None,
-        }
-    }
-}
+// The message already holds the cause's text (serde_json's, for example),
+// so `source()` stays empty rather than repeat it; `kind()` gives access.
+impl std::error::Error for DecodeError {}
 
 /// What was wrong with a line of a feed response.
 #[derive(Debug)]

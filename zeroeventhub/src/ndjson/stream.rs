@@ -116,7 +116,7 @@ where
 #[derive(Debug, thiserror::Error)]
 pub enum FeedLinesError<E> {
     /// The body stream failed.
-    #[error("reading the body failed: {0}")]
+    #[error("reading the body failed")]
     Body(#[source] E),
     /// A line could not be decoded.
     #[error(transparent)]

@@ -2,18 +2,31 @@
 
 use std::time::Duration;
 
-/// Delays between retries: attempt `k` waits a random time in
-/// `0..=min(max, initial * 2^k)` ("full jitter"), so that many consumers
-/// failing together do not come back together.
+/// Delays between retries: after the `k`-th failure in a row, wait a
+/// random time in `0..=min(max, initial * 2^k)` ("full jitter"), so that
+/// many consumers failing together do not come back together.
+///
+/// ```
+/// use std::time::Duration;
+/// use zeroeventhub::runtime::Backoff;
+///
+/// let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+/// assert!(backoff.next_delay() <= Duration::from_millis(100));
+/// assert!(backoff.next_delay() <= Duration::from_millis(200));
+/// assert_eq!(backoff.failures(), 2);
+/// backoff.reset();
+/// assert_eq!(backoff.failures(), 0);
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     attempt: u32,
 }
 
 impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+    /// Delays starting at `initial`, capped at `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
         Backoff {
             initial,
             max,
@@ -22,7 +35,7 @@ impl Backoff {
     }
 
     /// The delay before the next retry; counts the failure.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let ceiling = self
             .initial
             .saturating_mul(1 << self.attempt.min(20))
@@ -32,12 +45,12 @@ impl Backoff {
     }
 
     /// How many failures in a row so far.
-    pub(crate) fn failures(&self) -> u32 {
+    pub fn failures(&self) -> u32 {
         self.attempt
     }
 
     /// Forgets past failures after a success.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.attempt = 0;
     }
 }

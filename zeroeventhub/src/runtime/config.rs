@@ -19,7 +19,6 @@ use crate::HeaderSelection;
 /// assert_eq!(config.name, "billing");
 /// ```
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct ConsumerConfig {
     /// The consumer's name: cursors and leases are kept per name and
     /// partition, so two consumers of one feed need two names.

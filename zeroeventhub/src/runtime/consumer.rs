@@ -140,12 +140,12 @@ where
 #[non_exhaustive]
 pub enum ConsumerError {
     /// The producer refused a request (4xx) or broke the protocol.
-    #[error("partition {partition_id}: {source}")]
+    #[error("partition {partition_id}: {error}")]
     Fetch {
         /// The partition whose request failed.
         partition_id: u32,
         /// The client's error.
-        source: client::Error,
+        error: client::Error,
     },
     /// A configured partition is outside `0..n`.
     #[error("partition {partition_id} is outside 0..{partition_count}")]

@@ -13,7 +13,7 @@ mod consumer;
 mod store;
 mod worker;
 
-pub(crate) use backoff::Backoff;
+pub use backoff::Backoff;
 pub use config::{ConsumerConfig, OnHandlerError, StartFrom};
 pub use consumer::{Consumer, ConsumerError};
 pub use store::{BoxError, CursorStore, Handler, Lease};

@@ -100,11 +100,11 @@ where
                 }
                 continue;
             }
-            Err(source) => {
-                tracing::error!(error = %source, "the feed refused the request; stopping");
+            Err(error) => {
+                tracing::error!(%error, "the feed refused the request; stopping");
                 return Err(ConsumerError::Fetch {
                     partition_id,
-                    source,
+                    error,
                 });
             }
         };
