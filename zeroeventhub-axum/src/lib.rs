@@ -4,7 +4,7 @@
 //! [`feed_route`] (a [`MethodRouter`] for your own [`Router`]) or
 //! [`feed_router`] (a whole router at one path). Everything else (query
 //! validation, status codes, streaming, aborting a failed response) comes
-//! from the core crate's [`respond`](zeroeventhub::server::respond).
+//! from the core crate's [`respond`].
 //!
 //! | situation | answer |
 //! | --- | --- |

@@ -1,0 +1,24 @@
+//! PostgreSQL: many writers at once, serialised per partition.
+
+use sqlx::Postgres;
+
+use super::{Backend, Dialect};
+
+impl Dialect for Postgres {
+    const NOW_MS: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+    const CREATED_AT: &'static str = "TIMESTAMPTZ NOT NULL DEFAULT now()";
+    // Gap safety: appends to one partition wait for each other's
+    // transactions, so they commit in position order. The key is the
+    // table's OID in the high 32 bits and the partition in the low ones:
+    // unique per table and partition within the database.
+    const PARTITION_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock((CAST('{table}' AS regclass)::oid::bigint << 32) | $1)");
+    // Two processes creating the same tables at once would otherwise race
+    // in the catalog ("duplicate key value violates unique constraint").
+    // The key is "zeh_migr" in ASCII.
+    const MIGRATION_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(8819570204341790578)");
+    const BEGIN: Option<&'static str> = None;
+}
+
+impl Backend for Postgres {}

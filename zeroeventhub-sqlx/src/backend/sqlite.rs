@@ -1,0 +1,22 @@
+//! SQLite: one writer at a time.
+
+use sqlx::Sqlite;
+
+use super::{Backend, Dialect};
+
+impl Dialect for Sqlite {
+    // `julianday` has sub-millisecond precision; 2440587.5 is the Unix epoch.
+    const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+    const CREATED_AT: &'static str =
+        "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))";
+    // SQLite runs one write transaction at a time, and an append assigns
+    // its position inside its own INSERT: appends are serialised already.
+    const PARTITION_LOCK: Option<&'static str> = None;
+    const MIGRATION_LOCK: Option<&'static str> = None;
+    // Take the write lock at once: a transaction that reads before it
+    // writes cannot then fail to upgrade (SQLITE_BUSY) while another
+    // consumer's transaction commits.
+    const BEGIN: Option<&'static str> = Some("BEGIN IMMEDIATE");
+}
+
+impl Backend for Sqlite {}

@@ -1,0 +1,90 @@
+//! The runtime's [`CursorStore`]: cursors saved with a fencing check on
+//! the partition's lease.
+
+use sqlx::Transaction;
+use zeroeventhub::{
+    Cursor,
+    runtime::{CursorStore, Lease},
+};
+
+use super::SqlCursorStore;
+use crate::{
+    Error,
+    backend::{Backend, Bind, Statement, statement},
+};
+
+/// The longest lease: about a hundred years, far from overflowing.
+const MAX_TTL_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
+
+impl<DB: Backend> CursorStore for SqlCursorStore<DB> {
+    type Transaction = Transaction<'static, DB>;
+    type Error = Error;
+
+    async fn load_cursor(
+        &self,
+        consumer: &str,
+        partition_id: u32,
+    ) -> Result<Option<Cursor>, Error> {
+        SqlCursorStore::load_cursor(self, consumer, partition_id).await
+    }
+
+    async fn claim(&self, consumer: &str, partition_id: u32, lease: &Lease) -> Result<bool, Error> {
+        let mut connection = self.pool.acquire().await?;
+        let query = lease_query::<DB>(&self.sql.claim, consumer, partition_id, lease);
+        Ok(!DB::fetch_all(&mut connection, query).await?.is_empty())
+    }
+
+    async fn release(&self, consumer: &str, partition_id: u32, lease: &Lease) -> Result<(), Error> {
+        let mut connection = self.pool.acquire().await?;
+        let query = statement::<DB>(&self.sql.release)
+            .text(consumer)
+            .int(partition_id.into())
+            .text(lease.owner.as_str());
+        DB::execute(&mut connection, query).await?;
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, DB>, Error> {
+        Ok(match DB::BEGIN {
+            Some(begin) => self.pool.begin_with(begin).await?,
+            None => self.pool.begin().await?,
+        })
+    }
+
+    async fn save_cursor(
+        &self,
+        transaction: &mut Transaction<'static, DB>,
+        consumer: &str,
+        cursor: &Cursor,
+        lease: &Lease,
+    ) -> Result<bool, Error> {
+        // Fencing: renew the lease in this transaction, which locks its row
+        // until commit; if another owner holds it now, store nothing.
+        let renew = lease_query::<DB>(&self.sql.renew, consumer, cursor.partition_id(), lease);
+        if DB::fetch_all(transaction, renew).await?.is_empty() {
+            return Ok(false);
+        }
+        self.save_cursors(transaction, consumer, [cursor]).await?;
+        Ok(true)
+    }
+
+    async fn commit(&self, transaction: Transaction<'static, DB>) -> Result<(), Error> {
+        Ok(transaction.commit().await?)
+    }
+}
+
+/// `sql` with the arguments of a lease statement: consumer, partition,
+/// owner and time to live in milliseconds.
+fn lease_query<DB: Backend>(
+    sql: &crate::backend::Sql,
+    consumer: &str,
+    partition_id: u32,
+    lease: &Lease,
+) -> Statement<DB> {
+    let ttl_ms = i64::try_from(lease.ttl.as_millis()).unwrap_or(MAX_TTL_MS);
+    statement::<DB>(sql)
+        .text(consumer)
+        .int(partition_id.into())
+        .text(lease.owner.as_str())
+        .int(ttl_ms.min(MAX_TTL_MS))
+}

@@ -1,0 +1,223 @@
+//! The consumer's cursors and partition leases in its own database.
+
+mod leases;
+mod statements;
+
+use std::sync::Arc;
+
+use sqlx::{Database, Pool, Transaction};
+use zeroeventhub::Cursor;
+
+use crate::{
+    Error,
+    backend::{Backend, Bind, statement},
+};
+use statements::Statements;
+
+/// The table of cursors: one row per (consumer, partition).
+pub const CURSORS_TABLE: &str = "zeh_consumer_cursors";
+/// The table of leases: one row per (consumer, partition) being worked on.
+pub const LEASES_TABLE: &str = "zeh_consumer_leases";
+
+/// A consumer's cursors, kept in its own database and saved in the same
+/// transaction as the effects of the events: the
+/// [`CursorStore`](zeroeventhub::runtime::CursorStore) of the consumer
+/// runtime, and plain helpers for a loop of your own.
+///
+/// # Tables
+///
+/// [`migrate`](SqlCursorStore::migrate) creates them:
+///
+/// - [`CURSORS_TABLE`] (`consumer`, `partition_id`, `cursor`,
+///   `updated_at_ms`), primary key (`consumer`, `partition_id`);
+/// - [`LEASES_TABLE`] (`consumer`, `partition_id`, `owner`,
+///   `expires_at_ms`), primary key (`consumer`, `partition_id`).
+///
+/// Times are milliseconds since the Unix epoch by **the database's
+/// clock** (`clock_timestamp()` on PostgreSQL, `julianday('now')` on
+/// SQLite), never the processes' own: every process sharing the database
+/// agrees on when a lease expires, whatever their clocks say.
+///
+/// # Leases and fencing
+///
+/// The runtime works on a partition only while it holds its lease:
+/// [`claim`](zeroeventhub::runtime::CursorStore::claim) takes the lease
+/// when nobody holds it, when it expired, or renews it when it is already
+/// ours, in one atomic upsert. [`save_cursor`](zeroeventhub::runtime::CursorStore::save_cursor)
+/// first renews the lease *inside the page's transaction* with an
+/// `UPDATE ... WHERE owner = ours`, which row-locks the lease until commit,
+/// and stores nothing (returning `false`) when another owner took it over:
+/// a worker that lost its partition can never commit, and a takeover
+/// waits for the page being committed to finish.
+///
+/// # SQLite
+///
+/// [`begin`](zeroeventhub::runtime::CursorStore::begin) starts transactions
+/// with `BEGIN IMMEDIATE`: a page's transaction takes the write lock at
+/// once, so a handler that reads before it writes never fails to upgrade
+/// its lock while another partition commits. Partitions then apply their
+/// pages one at a time; a page that takes longer than the pool's
+/// `busy_timeout` (5 s by default) makes the others fail and retry.
+///
+/// # Examples
+///
+/// A loop of your own, exactly once, with the plain helpers:
+///
+/// ```no_run
+/// use sqlx::sqlite::SqlitePool;
+/// use zeroeventhub::{client::{Client, FetchOptions}, Cursor};
+/// use zeroeventhub_sqlx::SqlCursorStore;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = SqlitePool::connect("sqlite://consumer.db?mode=rwc").await?;
+/// let store = SqlCursorStore::new(pool.clone());
+/// store.migrate().await?;
+/// let client = Client::new("http://localhost:8080/person/feed/v1", 4)?;
+///
+/// let stored = store.load_cursors("person-sync").await?;
+/// let mut cursors: Vec<Cursor> = (0..4)
+///     .map(|p| stored.iter().find(|c| c.partition_id() == p).cloned().unwrap_or(Cursor::first(p)))
+///     .collect();
+/// loop {
+///     let page = client.fetch_page(&cursors, &FetchOptions::default()).await?;
+///     let mut tx = pool.begin().await?;
+///     for event in page.events() {
+///         sqlx::query("INSERT INTO people_seen (data) VALUES ($1)")
+///             .bind(event.data_json())
+///             .execute(&mut *tx)
+///             .await?;
+///     }
+///     store.save_cursors(&mut tx, "person-sync", page.cursors()).await?;
+///     tx.commit().await?;
+///     cursors = page.advance_cursors(&cursors);
+///     if page.is_empty() {
+///         break;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SqlCursorStore<DB: Database> {
+    pool: Pool<DB>,
+    sql: Arc<Statements>,
+}
+
+impl<DB: Database> Clone for SqlCursorStore<DB> {
+    fn clone(&self) -> Self {
+        SqlCursorStore {
+            pool: self.pool.clone(),
+            sql: Arc::clone(&self.sql),
+        }
+    }
+}
+
+impl<DB: Backend> SqlCursorStore<DB> {
+    /// The store in `pool`'s database. Call
+    /// [`migrate`](SqlCursorStore::migrate) once before use.
+    pub fn new(pool: Pool<DB>) -> Self {
+        SqlCursorStore {
+            pool,
+            sql: Arc::new(Statements::new::<DB>()),
+        }
+    }
+
+    /// The pool the store uses.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// Creates the tables if they do not exist. Safe to call at every
+    /// start, from several processes at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the database refuses.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let ddl = [
+            self.sql.create_cursors.clone(),
+            self.sql.create_leases.clone(),
+        ];
+        crate::migrate::run(&self.pool, &ddl).await
+    }
+
+    /// Every stored cursor of `consumer`, by partition.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the database refuses;
+    /// [`Error::CorruptRow`] for a stored cursor that is not a valid
+    /// cursor.
+    pub async fn load_cursors(&self, consumer: &str) -> Result<Vec<Cursor>, Error> {
+        let mut connection = self.pool.acquire().await?;
+        let query = statement::<DB>(&self.sql.load_all).text(consumer);
+        let rows = DB::fetch_all(&mut connection, query).await?;
+        rows.iter()
+            .map(|row| {
+                let partition_id = DB::get_int(row, 0)?;
+                let partition_id = u32::try_from(partition_id).map_err(|_| {
+                    Error::corrupt(
+                        CURSORS_TABLE,
+                        format!("partition {partition_id} out of range"),
+                    )
+                })?;
+                to_cursor(partition_id, DB::get_text(row, 1)?)
+            })
+            .collect()
+    }
+
+    /// The stored cursor of `partition_id` for `consumer`, if any.
+    ///
+    /// # Errors
+    ///
+    /// As [`load_cursors`](SqlCursorStore::load_cursors).
+    pub async fn load_cursor(
+        &self,
+        consumer: &str,
+        partition_id: u32,
+    ) -> Result<Option<Cursor>, Error> {
+        let mut connection = self.pool.acquire().await?;
+        let query = statement::<DB>(&self.sql.load)
+            .text(consumer)
+            .int(partition_id.into());
+        let rows = DB::fetch_all(&mut connection, query).await?;
+        match rows.first() {
+            None => Ok(None),
+            Some(row) => to_cursor(partition_id, DB::get_text(row, 0)?).map(Some),
+        }
+    }
+
+    /// Stores `cursors` (a slice, or [`Page::cursors`](zeroeventhub::Page::cursors))
+    /// for `consumer` inside the caller's `transaction`,
+    /// replacing those stored for their partitions: they commit or roll
+    /// back with the effects of the events. No lease is checked: for a
+    /// loop of your own, with one process per consumer (the runtime uses
+    /// [`save_cursor`](zeroeventhub::runtime::CursorStore::save_cursor),
+    /// which also checks the lease).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the database refuses.
+    pub async fn save_cursors<'c>(
+        &self,
+        transaction: &mut Transaction<'_, DB>,
+        consumer: &str,
+        cursors: impl IntoIterator<Item = &'c Cursor>,
+    ) -> Result<(), Error> {
+        let cursors: Vec<&Cursor> = cursors.into_iter().collect();
+        for cursor in cursors {
+            let query = statement::<DB>(&self.sql.upsert)
+                .text(consumer)
+                .int(cursor.partition_id().into())
+                .text(cursor.as_str());
+            DB::execute(transaction, query).await?;
+        }
+        Ok(())
+    }
+}
+
+fn to_cursor(partition_id: u32, value: String) -> Result<Cursor, Error> {
+    Cursor::new(partition_id, value).map_err(|error| {
+        Error::corrupt(CURSORS_TABLE, format!("partition {partition_id}: {error}"))
+    })
+}

@@ -1,0 +1,83 @@
+//! The SQL of the cursor store, written once for every database.
+
+use super::{CURSORS_TABLE, LEASES_TABLE};
+use crate::backend::{Dialect, Sql};
+
+/// The cursor store's SQL, with the database's clock filled in.
+#[derive(Debug)]
+pub(super) struct Statements {
+    pub(super) create_cursors: Sql,
+    pub(super) create_leases: Sql,
+    /// The cursor of consumer `$1`, partition `$2`.
+    pub(super) load: Sql,
+    /// Partition and cursor of every partition of consumer `$1`.
+    pub(super) load_all: Sql,
+    /// Stores cursor `$3` of consumer `$1`, partition `$2`.
+    pub(super) upsert: Sql,
+    /// Takes or renews the lease of consumer `$1`, partition `$2` for owner
+    /// `$3` until `$4` ms from now; returns a row if it did.
+    pub(super) claim: Sql,
+    /// Renews the lease if owner `$3` holds it; returns a row if it did.
+    pub(super) renew: Sql,
+    /// Gives the lease up if owner `$3` holds it.
+    pub(super) release: Sql,
+}
+
+impl Statements {
+    pub(super) fn new<DB: Dialect>() -> Self {
+        let now = DB::NOW_MS;
+        let (cursors, leases) = (CURSORS_TABLE, LEASES_TABLE);
+        let sql = |text: String| -> Sql { text.into() };
+        Statements {
+            create_cursors: sql(format!(
+                "CREATE TABLE IF NOT EXISTS {cursors} (
+                    consumer TEXT NOT NULL,
+                    partition_id BIGINT NOT NULL,
+                    cursor TEXT NOT NULL,
+                    updated_at_ms BIGINT NOT NULL,
+                    PRIMARY KEY (consumer, partition_id)
+                )"
+            )),
+            create_leases: sql(format!(
+                "CREATE TABLE IF NOT EXISTS {leases} (
+                    consumer TEXT NOT NULL,
+                    partition_id BIGINT NOT NULL,
+                    owner TEXT NOT NULL,
+                    expires_at_ms BIGINT NOT NULL,
+                    PRIMARY KEY (consumer, partition_id)
+                )"
+            )),
+            load: sql(format!(
+                "SELECT cursor FROM {cursors} WHERE consumer = $1 AND partition_id = $2"
+            )),
+            load_all: sql(format!(
+                "SELECT partition_id, cursor FROM {cursors} WHERE consumer = $1 ORDER BY partition_id"
+            )),
+            upsert: sql(format!(
+                "INSERT INTO {cursors} (consumer, partition_id, cursor, updated_at_ms)
+                 VALUES ($1, $2, $3, {now})
+                 ON CONFLICT (consumer, partition_id)
+                 DO UPDATE SET cursor = excluded.cursor, updated_at_ms = excluded.updated_at_ms"
+            )),
+            // One statement, atomic on both databases: the conflicting row
+            // is locked (PostgreSQL) or the database is (SQLite) while the
+            // condition is checked and the row written.
+            claim: sql(format!(
+                "INSERT INTO {leases} (consumer, partition_id, owner, expires_at_ms)
+                 VALUES ($1, $2, $3, {now} + $4)
+                 ON CONFLICT (consumer, partition_id)
+                 DO UPDATE SET owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
+                 WHERE {leases}.owner = excluded.owner OR {leases}.expires_at_ms <= {now}
+                 RETURNING owner"
+            )),
+            renew: sql(format!(
+                "UPDATE {leases} SET expires_at_ms = {now} + $4
+                 WHERE consumer = $1 AND partition_id = $2 AND owner = $3
+                 RETURNING owner"
+            )),
+            release: sql(format!(
+                "DELETE FROM {leases} WHERE consumer = $1 AND partition_id = $2 AND owner = $3"
+            )),
+        }
+    }
+}

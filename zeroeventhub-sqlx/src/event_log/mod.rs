@@ -1,0 +1,317 @@
+//! The producer's event log: an append-only table served as a feed.
+
+mod read;
+mod table;
+
+use std::sync::Arc;
+
+use sqlx::{Database, Pool, Transaction};
+use zeroeventhub::{Cursor, Event, server::UnknownPartition};
+
+use crate::{
+    Error,
+    backend::{Backend, Bind, statement},
+};
+
+pub use read::READ_CHUNK;
+use table::Statements;
+
+/// The table an [`EventLog`] uses unless told otherwise.
+pub const DEFAULT_TABLE: &str = "zeh_event_log";
+
+/// The page size used when a request gives no `pagesizehint`.
+pub use zeroeventhub::server::DEFAULT_PAGE_SIZE;
+
+/// An append-only event log in a SQL table: producers append in their own
+/// transactions (the outbox pattern), and the log serves itself as a feed
+/// ([`DataReader`](zeroeventhub::server::DataReader)).
+///
+/// # The table
+///
+/// [`migrate`](EventLog::migrate) creates it (default name
+/// [`DEFAULT_TABLE`], see [`with_table`](EventLog::with_table)):
+///
+/// | column | type | |
+/// | --- | --- | --- |
+/// | `partition_id` | `BIGINT` | the event's partition |
+/// | `position` | `BIGINT` | 1, 2, 3, ... within the partition |
+/// | `headers` | `TEXT` or NULL | the headers as a JSON object of strings |
+/// | `data` | `TEXT` | the data, byte for byte as appended |
+/// | `created_at` | `TIMESTAMPTZ` (PostgreSQL), ISO 8601 `TEXT` (SQLite) | when it was appended |
+///
+/// The primary key is (`partition_id`, `position`): reads are index range
+/// scans. Positions within a partition are gap-free and never reused
+/// while the partition's latest event is kept; to prune old events,
+/// delete the oldest ones and keep at least the latest of each
+/// partition.
+///
+/// # The feed
+///
+/// The cursor after the k-th event of a partition is `"k"`; `_first` (or
+/// `"0"`) is before the first event, `_last` the current end. A request
+/// gets, partition by partition in ascending order, the events after each
+/// cursor, at most the page size hint in total (default
+/// [`DEFAULT_PAGE_SIZE`], see [`with_default_page_size`](EventLog::with_default_page_size)),
+/// a checkpoint after each event, and at the end a checkpoint for every
+/// requested partition, even one without events. Headers are included as
+/// requested. A cursor that is not `_first`, `_last` or a position in
+/// `0..=end` is refused as the client's fault (400, naming the
+/// parameter). Rows are read in keyset chunks of [`READ_CHUNK`]: a large
+/// page never sits in memory, and no connection is held while the
+/// consumer reads.
+///
+/// # Gap safety
+///
+/// A checkpoint handed out never passes an event that is still
+/// uncommitted and commits later with a lower position: within a
+/// partition, events commit in position order.
+///
+/// - **SQLite** runs one write transaction at a time, and an append takes
+///   its position (`max + 1`) inside its own `INSERT`, under the write
+///   lock.
+/// - **PostgreSQL**: an append first takes a transaction-scoped advisory
+///   lock for its table and partition (`pg_advisory_xact_lock`, key = the
+///   table's OID in the high 32 bits, the partition in the low 32 bits),
+///   then takes its position. Appends to one partition therefore wait for
+///   each other's transactions to end: the cost is that the partition's
+///   append throughput is one transaction at a time, so keep appending
+///   transactions short (append last, just before commit). Appends to
+///   different partitions do not wait for each other. Readers never take
+///   the lock.
+///
+/// Use PostgreSQL's default isolation level (`READ COMMITTED`) for
+/// appending transactions: under `REPEATABLE READ` or `SERIALIZABLE`, two
+/// concurrent appends to one partition make the later one fail (a
+/// unique-key or serialization error; retry it), though never a gap.
+///
+/// On SQLite, open the database in WAL mode
+/// (`SqliteConnectOptions::journal_mode(SqliteJournalMode::Wal)`): then
+/// serving the feed and appending never wait for each other. An append
+/// waits for other writers up to the pool's `busy_timeout` (5 s by
+/// default).
+///
+/// # Examples
+///
+/// A producer changes its state and appends the event in one transaction:
+///
+/// ```
+/// use futures_util::StreamExt;
+/// use sqlx::sqlite::SqlitePool;
+/// use zeroeventhub::{server::DataReader, Cursor, Event, FeedLine, FeedRequest};
+/// use zeroeventhub_sqlx::{EventLog, partition_for};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let url = format!("sqlite://{}?mode=rwc", dir.path().join("producer.db").display());
+/// let pool = SqlitePool::connect(&url).await?;
+/// let log = EventLog::new(pool.clone(), 4);
+/// log.migrate().await?;
+/// sqlx::query("CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT)").execute(&pool).await?;
+///
+/// let mut tx = pool.begin().await?;
+/// sqlx::query("INSERT INTO people VALUES ('p1', 'Ada')").execute(&mut *tx).await?;
+/// let event = Event::from_data(partition_for("p1", 4), &serde_json::json!({"id": "p1", "name": "Ada"}))?;
+/// let cursor = log.append(&mut tx, &event).await?;
+/// tx.commit().await?;
+/// assert_eq!(cursor.as_str(), "1");
+///
+/// // Serve it (with zeroeventhub-axum), or read it directly:
+/// let request = FeedRequest::new(4, vec![Cursor::first(event.partition_id)]);
+/// let lines: Vec<_> = log.read(request).collect().await;
+/// assert!(matches!(&lines[0], Ok(FeedLine::Event(e)) if e == &event));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct EventLog<DB: Database> {
+    pool: Pool<DB>,
+    partition_count: u32,
+    default_page_size: u32,
+    sql: Arc<Statements>,
+}
+
+impl<DB: Database> Clone for EventLog<DB> {
+    fn clone(&self) -> Self {
+        EventLog {
+            pool: self.pool.clone(),
+            partition_count: self.partition_count,
+            default_page_size: self.default_page_size,
+            sql: Arc::clone(&self.sql),
+        }
+    }
+}
+
+impl<DB: Backend> EventLog<DB> {
+    /// The log of `partition_count` partitions in table [`DEFAULT_TABLE`]
+    /// of `pool`'s database. Call [`migrate`](EventLog::migrate) once
+    /// before use.
+    pub fn new(pool: Pool<DB>, partition_count: u32) -> Self {
+        EventLog {
+            pool,
+            partition_count,
+            default_page_size: DEFAULT_PAGE_SIZE,
+            sql: Arc::new(Statements::new::<DB>(DEFAULT_TABLE)),
+        }
+    }
+
+    /// Uses table `table` instead of [`DEFAULT_TABLE`]: for several feeds
+    /// in one database. The name may be qualified by a schema
+    /// (`schema.table`); unqualified names follow the connection's
+    /// `search_path` (PostgreSQL).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTableName`] unless each part is a plain identifier
+    /// (ASCII letters, digits, `_`, not starting with a digit, at most 63
+    /// bytes).
+    pub fn with_table(mut self, table: &str) -> Result<Self, Error> {
+        table::validate(table)?;
+        self.sql = Arc::new(Statements::new::<DB>(table));
+        Ok(self)
+    }
+
+    /// Sets the page size for requests without a hint (default
+    /// [`DEFAULT_PAGE_SIZE`]; at least 1).
+    #[must_use]
+    pub fn with_default_page_size(mut self, page_size: u32) -> Self {
+        self.default_page_size = page_size.max(1);
+        self
+    }
+
+    /// The pool the log reads from.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// The number of partitions: serve the log with this count.
+    pub fn partition_count(&self) -> u32 {
+        self.partition_count
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.sql.table
+    }
+
+    /// The partition of the entity `key`: [`partition_for`](crate::partition_for)
+    /// with this log's partition count.
+    pub fn partition_for(&self, key: impl AsRef<[u8]>) -> u32 {
+        crate::partition_for(key, self.partition_count)
+    }
+
+    /// Creates the table if it does not exist. Safe to call at every
+    /// start, from several processes at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when the database refuses.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        crate::migrate::run(&self.pool, std::slice::from_ref(&self.sql.create)).await
+    }
+
+    /// Appends `event` inside the caller's transaction `transaction`, and
+    /// returns the event's cursor (its position in its partition). The
+    /// event is part of the feed once the transaction commits, and never
+    /// if it rolls back: write your state change and its event in the same
+    /// transaction.
+    ///
+    /// On PostgreSQL this holds the partition's append lock until the
+    /// transaction ends (see [Gap safety](EventLog#gap-safety)): append
+    /// last, commit soon. A transaction appending to several partitions
+    /// should use [`append_all`](EventLog::append_all), which locks them in
+    /// a fixed order: separate appends in different orders in concurrent
+    /// transactions may deadlock (PostgreSQL then aborts one of them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownPartition`] when the event's partition is outside
+    /// `0..partition_count`; [`Error::Database`] when the database
+    /// refuses (the transaction is then best rolled back).
+    pub async fn append(
+        &self,
+        transaction: &mut Transaction<'_, DB>,
+        event: &Event,
+    ) -> Result<Cursor, Error> {
+        let mut cursors = self
+            .append_all(transaction, std::slice::from_ref(event))
+            .await?;
+        cursors
+            .pop()
+            .ok_or_else(|| Error::corrupt(&self.sql.table, "an append returned no position"))
+    }
+
+    /// Appends `events`, in order, inside the caller's transaction, and
+    /// returns their cursors; see [`append`](EventLog::append). The
+    /// partitions' locks (PostgreSQL) are taken in ascending order before
+    /// the first event is written.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](EventLog::append); nothing is appended when a
+    /// partition is unknown.
+    pub async fn append_all(
+        &self,
+        transaction: &mut Transaction<'_, DB>,
+        events: &[Event],
+    ) -> Result<Vec<Cursor>, Error> {
+        if let Some(event) = events
+            .iter()
+            .find(|event| event.partition_id >= self.partition_count)
+        {
+            return Err(UnknownPartition {
+                partition_id: event.partition_id,
+                partition_count: self.partition_count,
+            }
+            .into());
+        }
+        let connection: &mut DB::Connection = transaction;
+        if let Some(lock) = &self.sql.lock {
+            let mut partitions: Vec<u32> = events.iter().map(|event| event.partition_id).collect();
+            partitions.sort_unstable();
+            partitions.dedup();
+            for partition_id in partitions {
+                let query = statement::<DB>(lock).int(partition_id.into());
+                DB::execute(connection, query).await?;
+            }
+        }
+        let mut cursors = Vec::with_capacity(events.len());
+        for event in events {
+            let query = statement::<DB>(&self.sql.insert)
+                .int(event.partition_id.into())
+                .opt_text(headers_json(event))
+                .text(event.data.get());
+            let rows = DB::fetch_all(connection, query).await?;
+            let position = match rows.first() {
+                Some(row) => DB::get_int(row, 0)?,
+                None => return Err(Error::corrupt(&self.sql.table, "an append returned no row")),
+            };
+            cursors.push(read::position_cursor(event.partition_id, position));
+        }
+        Ok(cursors)
+    }
+
+    /// Appends `events` in a transaction of its own and commits it: for
+    /// events that go with no other change (imports, tools, tests).
+    ///
+    /// # Errors
+    ///
+    /// As [`append_all`](EventLog::append_all); nothing is appended on
+    /// error.
+    pub async fn publish(&self, events: &[Event]) -> Result<Vec<Cursor>, Error> {
+        let mut transaction = self.pool.begin().await?;
+        let cursors = self.append_all(&mut transaction, events).await?;
+        transaction.commit().await?;
+        Ok(cursors)
+    }
+}
+
+/// The event's headers as stored: a JSON object, or NULL when there are none.
+fn headers_json(event: &Event) -> Option<String> {
+    let headers = event
+        .headers
+        .as_ref()
+        .filter(|headers| !headers.is_empty())?;
+    // A map of strings to strings always serializes.
+    serde_json::to_string(headers).ok()
+}

@@ -1,0 +1,109 @@
+//! The events table: its name and the SQL that uses it.
+
+use crate::{
+    Error,
+    backend::{Dialect, Sql},
+};
+
+/// The SQL of one event log, built once for its table and database.
+#[derive(Debug)]
+pub(super) struct Statements {
+    pub(super) table: String,
+    pub(super) create: Sql,
+    /// Taken before appending to a partition (`$1`), if the database needs it.
+    pub(super) lock: Option<Sql>,
+    /// Appends to partition `$1` an event with headers `$2` and data `$3`;
+    /// returns its position.
+    pub(super) insert: Sql,
+    /// The position of the latest event of partition `$1`, 0 if none.
+    pub(super) end: Sql,
+    /// Up to `$3` events of partition `$1` after position `$2`, in order.
+    pub(super) after: Sql,
+}
+
+impl Statements {
+    pub(super) fn new<DB: Dialect>(table: &str) -> Self {
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                partition_id BIGINT NOT NULL,
+                position BIGINT NOT NULL,
+                headers TEXT,
+                data TEXT NOT NULL,
+                created_at {created_at},
+                PRIMARY KEY (partition_id, position)
+            )",
+            created_at = DB::CREATED_AT,
+        );
+        // The position is taken inside the INSERT itself: under SQLite's
+        // write lock, or PostgreSQL's partition lock taken just before.
+        let insert = format!(
+            "INSERT INTO {table} (partition_id, position, headers, data)
+             SELECT $1, COALESCE(MAX(position), 0) + 1, $2, $3 FROM {table} WHERE partition_id = $1
+             RETURNING position"
+        );
+        let end = format!("SELECT COALESCE(MAX(position), 0) FROM {table} WHERE partition_id = $1");
+        let after = format!(
+            "SELECT position, headers, data FROM {table}
+             WHERE partition_id = $1 AND position > $2 ORDER BY position LIMIT $3"
+        );
+        Statements {
+            table: table.to_owned(),
+            create: create.into(),
+            lock: DB::PARTITION_LOCK.map(|lock| lock.replace("{table}", table).into()),
+            insert: insert.into(),
+            end: end.into(),
+            after: after.into(),
+        }
+    }
+}
+
+/// Checks that `table` is `name` or `schema.name`, each a plain SQL
+/// identifier that needs no quoting: the name goes into SQL text.
+pub(super) fn validate(table: &str) -> Result<(), Error> {
+    let mut parts = table.split('.');
+    let valid = parts.clone().count() <= 2 && parts.all(is_identifier);
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidTableName(table.to_owned()))
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.len() <= 63
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        for good in ["events", "_x", "person_events_v2", "public.events", "A1"] {
+            assert!(validate(good).is_ok(), "{good}");
+        }
+        let long = "x".repeat(64);
+        for bad in [
+            "",
+            "1events",
+            "events;drop",
+            "a b",
+            "a.b.c",
+            ".a",
+            "a.",
+            "\"quoted\"",
+            "é",
+            &long,
+        ] {
+            assert!(
+                matches!(validate(bad), Err(Error::InvalidTableName(name)) if name == bad),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! ZeroEventHub on SQL databases, with [sqlx]: exactly-once event feeds
+//! without a broker, on SQLite or PostgreSQL.
+//!
+//! - **Producers** keep an [`EventLog`]: an append-only table. They append
+//!   events in the same transaction as the state change they describe (the
+//!   outbox pattern), and serve the log as a feed: it implements the
+//!   core's [`DataReader`](zeroeventhub::server::DataReader), so
+//!   `zeroeventhub-axum` mounts it as a route. [`partition_for`] maps an
+//!   entity key to a partition, stably.
+//! - **Consumers** keep their cursors in a [`SqlCursorStore`], in their own
+//!   database, saved in the same transaction as the effects of the events.
+//!   [`consume`] runs the core's consumer runtime on it: implement a
+//!   [`Handler`](zeroeventhub::runtime::Handler) that receives the sqlx
+//!   transaction, and every event is applied exactly once, whatever
+//!   crashes when.
+//!
+//! # Examples
+//!
+//! Producing: see [`EventLog`]. Consuming with the runtime: see
+//! [`consume`]. A loop of your own: see [`SqlCursorStore`].
+//!
+//! # Gap safety
+//!
+//! A consumer stores a checkpoint and never asks for what came before it
+//! again, so a checkpoint must never pass an event that commits later with
+//! a lower position. Within a partition, the log makes events commit in
+//! position order: SQLite serialises writers, and on PostgreSQL appends to
+//! one partition wait for each other (an advisory lock per table and
+//! partition); see [Gap safety](EventLog#gap-safety) for the method and
+//! its cost.
+//!
+//! # Tables
+//!
+//! Each piece creates its tables with `migrate()` (`CREATE TABLE IF NOT
+//! EXISTS`, safe at every start and from several processes): the event
+//! log in [`DEFAULT_TABLE`] (or a name of your choice), the cursor store
+//! in [`CURSORS_TABLE`] and [`LEASES_TABLE`]. Every name starts with
+//! `zeh_`.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `sqlite` | yes | [`Backend`] for `sqlx::Sqlite` (SQLite bundled) |
+//! | `postgres` | no | [`Backend`] for `sqlx::Postgres` (no TLS: turn on a TLS feature of your own `sqlx` dependency for `sslmode=require`) |
+//!
+//! Both can be on at once. The crate re-exports [`sqlx`] and
+//! [`zeroeventhub`], so the versions always match.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(missing_docs)]
+
+mod backend;
+mod consume;
+mod cursor_store;
+mod error;
+mod event_log;
+mod migrate;
+mod partition;
+
+pub use backend::Backend;
+pub use consume::consume;
+pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, SqlCursorStore};
+pub use error::Error;
+pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK};
+pub use partition::partition_for;
+pub use sqlx;
+pub use zeroeventhub;
+
+/// An [`EventLog`] in SQLite.
+#[cfg(feature = "sqlite")]
+pub type SqliteEventLog = EventLog<sqlx::Sqlite>;
+/// An [`EventLog`] in PostgreSQL.
+#[cfg(feature = "postgres")]
+pub type PgEventLog = EventLog<sqlx::Postgres>;
+/// A [`SqlCursorStore`] in SQLite.
+#[cfg(feature = "sqlite")]
+pub type SqliteCursorStore = SqlCursorStore<sqlx::Sqlite>;
+/// A [`SqlCursorStore`] in PostgreSQL.
+#[cfg(feature = "postgres")]
+pub type PgCursorStore = SqlCursorStore<sqlx::Postgres>;

@@ -1,0 +1,246 @@
+//! The cursor store: cursors saved in the caller's transaction, leases
+//! claimed, renewed, released and taken over, and fencing.
+
+#[macro_use]
+mod support;
+
+use std::time::Duration;
+
+use sqlx::Pool;
+use zeroeventhub::{
+    Cursor,
+    runtime::{CursorStore, Lease},
+};
+use zeroeventhub_sqlx::{Backend, SqlCursorStore};
+
+on_both_databases!(
+    a_saved_cursor_commits_with_the_transaction,
+    a_rolled_back_cursor_is_not_stored,
+    claim_renew_deny_release,
+    an_expired_lease_is_taken_over,
+    a_worker_that_lost_its_lease_cannot_commit,
+    an_expired_lease_nobody_took_is_renewed_by_its_owner,
+    a_takeover_waits_for_the_page_being_committed,
+    consumers_are_separate,
+    plain_helpers_save_and_load_every_cursor,
+    migrate_is_idempotent,
+);
+
+const CONSUMER: &str = "billing";
+
+fn lease(owner: &str, ttl: Duration) -> Lease {
+    Lease {
+        owner: owner.to_owned(),
+        ttl,
+    }
+}
+
+fn long(owner: &str) -> Lease {
+    lease(owner, Duration::from_secs(60))
+}
+
+fn cursor(partition_id: u32, value: &str) -> Cursor {
+    Cursor::new(partition_id, value).unwrap()
+}
+
+async fn store<DB: Backend>(pool: Pool<DB>) -> SqlCursorStore<DB> {
+    let store = SqlCursorStore::new(pool);
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Claims partition `partition_id` of [`CONSUMER`] for `lease`.
+async fn claim<DB: Backend>(store: &SqlCursorStore<DB>, partition_id: u32, lease: &Lease) -> bool {
+    store.claim(CONSUMER, partition_id, lease).await.unwrap()
+}
+
+/// Saves `cursor` under `lease` in a transaction of its own; commits it
+/// when the save succeeds, rolls it back otherwise.
+async fn save_and_commit<DB: Backend>(
+    store: &SqlCursorStore<DB>,
+    cursor: &Cursor,
+    lease: &Lease,
+) -> bool {
+    let mut transaction = CursorStore::begin(store).await.unwrap();
+    let saved = store
+        .save_cursor(&mut transaction, CONSUMER, cursor, lease)
+        .await
+        .unwrap();
+    if saved {
+        CursorStore::commit(store, transaction).await.unwrap();
+    }
+    saved
+}
+
+/// The stored cursor of `partition_id` of [`CONSUMER`].
+async fn stored<DB: Backend>(store: &SqlCursorStore<DB>, partition_id: u32) -> Option<Cursor> {
+    store.load_cursor(CONSUMER, partition_id).await.unwrap()
+}
+
+async fn a_saved_cursor_commits_with_the_transaction<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    let a = long("a");
+    assert!(claim(&store, 3, &a).await);
+    assert_eq!(stored(&store, 3).await, None);
+
+    let mut transaction = CursorStore::begin(&store).await.unwrap();
+    let saved = store
+        .save_cursor(&mut transaction, CONSUMER, &cursor(3, "17"), &a)
+        .await
+        .unwrap();
+    assert!(saved);
+    assert_eq!(stored(&store, 3).await, None, "not before commit");
+    CursorStore::commit(&store, transaction).await.unwrap();
+    assert_eq!(stored(&store, 3).await, Some(cursor(3, "17")));
+}
+
+async fn a_rolled_back_cursor_is_not_stored<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    let a = long("a");
+    assert!(claim(&store, 0, &a).await);
+    assert!(save_and_commit(&store, &cursor(0, "1"), &a).await);
+
+    let mut transaction = CursorStore::begin(&store).await.unwrap();
+    let saved = store
+        .save_cursor(&mut transaction, CONSUMER, &cursor(0, "2"), &a)
+        .await
+        .unwrap();
+    assert!(saved);
+    drop(transaction); // rolls back
+    assert_eq!(stored(&store, 0).await, Some(cursor(0, "1")));
+}
+
+async fn claim_renew_deny_release<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    let (a, b) = (long("a"), long("b"));
+    assert!(claim(&store, 0, &a).await, "free: taken");
+    assert!(claim(&store, 0, &a).await, "ours: renewed");
+    assert!(!claim(&store, 0, &b).await, "another's: denied");
+    assert!(claim(&store, 1, &b).await, "other partition: free");
+    store.release(CONSUMER, 0, &b).await.unwrap(); // not b's: no effect
+    assert!(!claim(&store, 0, &b).await);
+    store.release(CONSUMER, 0, &a).await.unwrap();
+    assert!(claim(&store, 0, &b).await, "released: taken");
+    assert!(!claim(&store, 0, &a).await);
+}
+
+async fn an_expired_lease_is_taken_over<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    // A lease of no time expires at once.
+    assert!(claim(&store, 0, &lease("a", Duration::ZERO)).await);
+    assert!(claim(&store, 0, &long("b")).await);
+    // A short one expires after its time.
+    let short = lease("c", Duration::from_millis(50));
+    assert!(claim(&store, 1, &short).await);
+    assert!(!claim(&store, 1, &long("d")).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(claim(&store, 1, &long("d")).await);
+    assert!(!claim(&store, 1, &short).await);
+}
+
+async fn a_worker_that_lost_its_lease_cannot_commit<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    let a = lease("a", Duration::ZERO);
+    let b = long("b");
+    assert!(claim(&store, 0, &a).await);
+    // `a` stalls; its lease expires and `b` takes over.
+    assert!(claim(&store, 0, &b).await);
+
+    assert!(
+        !save_and_commit(&store, &cursor(0, "5"), &a).await,
+        "the old owner is fenced off"
+    );
+    assert_eq!(stored(&store, 0).await, None);
+
+    assert!(save_and_commit(&store, &cursor(0, "6"), &b).await);
+    assert_eq!(stored(&store, 0).await, Some(cursor(0, "6")));
+    assert!(!claim(&store, 0, &long("a")).await);
+}
+
+async fn an_expired_lease_nobody_took_is_renewed_by_its_owner<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    assert!(claim(&store, 0, &lease("a", Duration::ZERO)).await);
+    assert!(save_and_commit(&store, &cursor(0, "1"), &long("a")).await);
+    // Renewed for a minute by the save.
+    assert!(!claim(&store, 0, &long("b")).await);
+}
+
+/// The renewal in `save_cursor` locks the lease until commit: a process
+/// claiming the (expired) lease meanwhile waits, then finds it renewed.
+async fn a_takeover_waits_for_the_page_being_committed<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    assert!(claim(&store, 0, &lease("a", Duration::ZERO)).await);
+    let mut transaction = CursorStore::begin(&store).await.unwrap();
+    let saved = store
+        .save_cursor(&mut transaction, CONSUMER, &cursor(0, "9"), &long("a"))
+        .await
+        .unwrap();
+    assert!(saved);
+    let takeover = tokio::spawn({
+        let store = store.clone();
+        async move { claim(&store, 0, &long("b")).await }
+    });
+    // Give the claim a chance to run before the commit (it must wait).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    CursorStore::commit(&store, transaction).await.unwrap();
+    let taken = tokio::time::timeout(support::NO_HANG, takeover)
+        .await
+        .expect("the claim hangs")
+        .unwrap();
+    assert!(!taken, "the lease was renewed by the commit");
+    assert_eq!(stored(&store, 0).await, Some(cursor(0, "9")));
+}
+
+async fn consumers_are_separate<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    assert!(store.claim("one", 0, &long("a")).await.unwrap());
+    assert!(store.claim("two", 0, &long("b")).await.unwrap());
+    let mut transaction = CursorStore::begin(&store).await.unwrap();
+    store
+        .save_cursors(&mut transaction, "one", &[cursor(0, "1")])
+        .await
+        .unwrap();
+    CursorStore::commit(&store, transaction).await.unwrap();
+    assert_eq!(store.load_cursor("two", 0).await.unwrap(), None);
+    assert_eq!(store.load_cursors("two").await.unwrap(), []);
+    assert_eq!(store.load_cursors("one").await.unwrap(), [cursor(0, "1")]);
+}
+
+/// Saves `cursors` of [`CONSUMER`] with the plain helper and commits.
+async fn save_plainly<DB: Backend>(store: &SqlCursorStore<DB>, cursors: &[Cursor]) {
+    let mut transaction = store.pool().begin().await.unwrap();
+    store
+        .save_cursors(&mut transaction, CONSUMER, cursors)
+        .await
+        .unwrap();
+    transaction.commit().await.unwrap();
+}
+
+async fn plain_helpers_save_and_load_every_cursor<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    save_plainly(
+        &store,
+        &[cursor(2, "20"), cursor(0, "_last"), cursor(1, "10")],
+    )
+    .await;
+    assert_eq!(
+        store.load_cursors(CONSUMER).await.unwrap(),
+        [cursor(0, "_last"), cursor(1, "10"), cursor(2, "20")]
+    );
+    save_plainly(&store, &[cursor(0, "5")]).await;
+    assert_eq!(
+        store.load_cursors(CONSUMER).await.unwrap(),
+        [cursor(0, "5"), cursor(1, "10"), cursor(2, "20")]
+    );
+}
+
+async fn migrate_is_idempotent<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    // Several processes may migrate at once, at every start.
+    support::all_at_once(4, || {
+        let store = store.clone();
+        async move { store.migrate().await }
+    })
+    .await;
+    assert!(claim(&store, 0, &long("a")).await);
+}

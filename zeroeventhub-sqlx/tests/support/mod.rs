@@ -1,0 +1,226 @@
+//! Databases to test against: SQLite files in a temporary directory, and
+//! PostgreSQL schemas of their own when a server is reachable.
+#![allow(dead_code, unreachable_pub)] // each test file uses a part
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sqlx::{
+    Pool, Sqlite,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
+};
+use tempfile::TempDir;
+use zeroeventhub::{FeedLine, FeedRequest, server::DataReader};
+
+/// A generous bound, only so that a broken test fails instead of hanging.
+pub const NO_HANG: Duration = Duration::from_secs(60);
+
+/// A SQLite database file in a temporary directory, deleted on drop.
+pub struct SqliteDb {
+    pub pool: Pool<Sqlite>,
+    pub dir: TempDir,
+}
+
+impl SqliteDb {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let pool = sqlite_pool(&dir, "test.db").await;
+        SqliteDb { pool, dir }
+    }
+}
+
+/// A pool on the file `name` in `dir` (created if missing), in WAL mode
+/// so that readers and a writer work at once.
+pub async fn sqlite_pool(dir: &TempDir, name: &str) -> Pool<Sqlite> {
+    let options = SqliteConnectOptions::new()
+        .filename(dir.path().join(name))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(16)
+        .connect_with(options)
+        .await
+        .expect("open the SQLite database")
+}
+
+/// Serves `reader` as a feed at `/feed` on `127.0.0.1` with a port chosen
+/// by the OS; returns the feed's URL and the server task (abort it to stop).
+pub async fn serve<R: DataReader>(
+    reader: R,
+    partition_count: u32,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let url = format!("http://{}/feed", listener.local_addr().expect("address"));
+    let app = zeroeventhub_axum::feed_router("/feed", reader, partition_count);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .await
+            .expect("the test server failed");
+    });
+    (url, task)
+}
+
+/// Runs `count` futures made by `make` at once, each in a task of its own
+/// (as separate processes would), and panics if one fails.
+pub async fn all_at_once<F, Fut, E>(count: usize, make: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Debug + Send + 'static,
+{
+    let tasks: Vec<_> = (0..count).map(|_| tokio::spawn(make())).collect();
+    for task in tasks {
+        task.await.expect("a task panicked").expect("a task failed");
+    }
+}
+
+/// Every line of `reader`'s answer to `request`, in a form easy to compare:
+/// `"P DATA HEADERS"` for an event, `"P=CURSOR"` for a checkpoint,
+/// `"error: ..."` for an error.
+pub async fn read_lines<R: DataReader>(reader: &R, request: FeedRequest) -> Vec<String> {
+    reader
+        .read(request)
+        .map(|line| match line {
+            Ok(FeedLine::Event(event)) => match &event.headers {
+                None => format!("{} {}", event.partition_id, event.data_json()),
+                Some(headers) => {
+                    format!("{} {} {headers:?}", event.partition_id, event.data_json())
+                }
+            },
+            Ok(FeedLine::Checkpoint(cursor)) => cursor.to_string(),
+            Err(error) => format!("error: {error}"),
+        })
+        .collect()
+        .await
+}
+
+/// Runs each named `async fn NAME<DB: Backend>(pool: Pool<DB>)` of the
+/// calling file as a test on SQLite (`sqlite::NAME`) and, with feature
+/// `postgres`, on PostgreSQL (`postgres::NAME`).
+#[allow(unused_macros)]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = crate::support::SqliteDb::new().await;
+                    super::$name(db.pool.clone()).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = crate::support::postgres::PgDb::new().await else {
+                        return;
+                    };
+                    super::$name(db.pool.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    //! A schema of its own per test, on the server at `ZEH_PG_URL`.
+
+    use std::time::Duration;
+
+    use sqlx::{
+        AssertSqlSafe, Connection, Executor, PgConnection, Pool, Postgres, postgres::PgPoolOptions,
+    };
+
+    /// A schema of its own on the test server, dropped on drop; the pool's
+    /// connections have it as their `search_path`.
+    pub struct PgDb {
+        pub pool: Pool<Postgres>,
+        pub url: String,
+        pub schema: String,
+    }
+
+    impl PgDb {
+        /// A fresh schema, or `None` (with the reason printed) when no
+        /// server is configured or reachable. Under CI, a configured but
+        /// unreachable server fails the test.
+        pub async fn new() -> Option<Self> {
+            let url = reachable_url().await?;
+            let schema = format!("zeh_test_{:016x}", fastrand::u64(..));
+            let mut connection = PgConnection::connect(&url).await.expect("connect");
+            connection
+                .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .await
+                .expect("create the test schema");
+            connection.close().await.ok();
+            let search_path = format!("SET search_path TO {schema}");
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .after_connect(move |connection, _| {
+                    let search_path = search_path.clone();
+                    Box::pin(async move {
+                        connection.execute(AssertSqlSafe(search_path)).await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+                .expect("connect the pool");
+            Some(PgDb { pool, url, schema })
+        }
+    }
+
+    impl Drop for PgDb {
+        fn drop(&mut self) {
+            // Drop is not async: drop the schema from a thread of its own.
+            let (url, schema) = (self.url.clone(), self.schema.clone());
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async move {
+                    let mut connection = PgConnection::connect(&url).await?;
+                    // A connection of a failed test may still hold locks:
+                    // give up rather than hang (the schema then stays).
+                    connection.execute("SET lock_timeout = '10s'").await?;
+                    connection
+                        .execute(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                        .await?;
+                    connection.close().await
+                })
+            });
+            if let Ok(Err(error)) = dropped.join() {
+                eprintln!("could not drop test schema {}: {error}", self.schema);
+            }
+        }
+    }
+
+    /// `ZEH_PG_URL` if a server answers there.
+    async fn reachable_url() -> Option<String> {
+        let Ok(url) = std::env::var("ZEH_PG_URL") else {
+            eprintln!("skipped: PostgreSQL not reachable at (ZEH_PG_URL unset) (set ZEH_PG_URL)");
+            return None;
+        };
+        let attempt = tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(&url));
+        let reason = match attempt.await {
+            Ok(Ok(connection)) => {
+                connection.close().await.ok();
+                return Some(url);
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "no answer within 10 s".to_owned(),
+        };
+        if std::env::var_os("CI").is_some() {
+            panic!("PostgreSQL not reachable at {url} under CI: {reason}");
+        }
+        eprintln!("skipped: PostgreSQL not reachable at {url} (set ZEH_PG_URL): {reason}");
+        None
+    }
+}
