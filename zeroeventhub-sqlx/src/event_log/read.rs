@@ -4,7 +4,7 @@ use futures_core::Stream;
 use serde_json::value::RawValue;
 use zeroeventhub::{
     Cursor, Event, FeedLine, FeedRequest, HeaderSelection, Headers,
-    server::{DataReader, ReadError},
+    server::{self, DataReader, ReadError, parse_position},
 };
 
 use super::EventLog;
@@ -82,21 +82,10 @@ impl<DB: Backend> EventLog<DB> {
             Some(row) => DB::get_int(row, 0)?,
             None => 0,
         };
-        if cursor.is_last() {
-            return Ok(end);
-        }
-        let text = cursor.as_str();
-        text.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| text.parse::<i64>().ok())
-            .flatten()
-            .filter(|&position| position <= end)
-            .ok_or_else(|| {
-                ReadError::bad_request(format!(
-                    "parameter cursor{}: {text:?} is not _first, _last or a position in 0..={end}",
-                    cursor.partition_id()
-                ))
-            })
+        // Positions are never negative: the column only holds 1, 2, 3, ...
+        let end = u64::try_from(end).unwrap_or(0);
+        let position = parse_position(cursor, end)?;
+        Ok(i64::try_from(position).unwrap_or(i64::MAX))
     }
 
     /// Up to `limit` rows of `partition_id` after `position`, in order.
@@ -152,5 +141,5 @@ impl<DB: Backend> EventLog<DB> {
 
 /// The cursor after the event at `position` (or before the first for 0).
 pub(super) fn position_cursor(partition_id: u32, position: i64) -> Cursor {
-    Cursor::new(partition_id, position.to_string()).unwrap_or_else(|_| Cursor::first(partition_id))
+    server::position_cursor(partition_id, u64::try_from(position).unwrap_or(0))
 }

@@ -9,7 +9,7 @@ use std::{
 use futures_core::Stream;
 use futures_util::{future::Either, stream};
 
-use super::{DataReader, ReadError};
+use super::{DataReader, ReadError, parse_position, position_cursor};
 use crate::{Cursor, Event, FeedLine, FeedRequest, HeaderSelection};
 
 /// The page size used when a request gives no `pagesizehint`.
@@ -101,7 +101,7 @@ impl MemoryLog {
                 partition_count: count,
             })?;
         partition.push(event);
-        Ok(position_cursor(partition_id, partition.len()))
+        Ok(position_cursor(partition_id, partition.len() as u64))
     }
 
     fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<Event>>> {
@@ -134,7 +134,7 @@ impl MemoryLog {
             let len = partitions
                 .get(cursor.partition_id() as usize)
                 .map_or(0, Vec::len);
-            let start = parse_position(cursor, len)?;
+            let start = parse_position(cursor, len as u64)? as usize;
             let end = len.min(start + budget);
             budget -= end - start;
             plan.push((cursor.partition_id(), start..end));
@@ -157,7 +157,7 @@ impl DataReader for MemoryLog {
         let headers = request.headers;
         let ends: Vec<_> = plan
             .iter()
-            .map(|(partition_id, range)| position_cursor(*partition_id, range.end))
+            .map(|(partition_id, range)| position_cursor(*partition_id, range.end as u64))
             .collect();
         let lines = plan
             .into_iter()
@@ -166,41 +166,14 @@ impl DataReader for MemoryLog {
                 let event = log
                     .event(partition_id, index, &headers)
                     .map(FeedLine::Event);
-                let checkpoint = FeedLine::Checkpoint(position_cursor(partition_id, index + 1));
+                let checkpoint =
+                    FeedLine::Checkpoint(position_cursor(partition_id, index as u64 + 1));
                 event.into_iter().chain([checkpoint])
             })
             .chain(ends.into_iter().map(FeedLine::Checkpoint))
             .map(Ok);
         Either::Right(stream::iter(lines))
     }
-}
-
-/// The cursor after the first `position` events of a partition.
-fn position_cursor(partition_id: u32, position: usize) -> Cursor {
-    Cursor::new(partition_id, itoa::Buffer::new().format(position))
-        .unwrap_or_else(|_| Cursor::first(partition_id))
-}
-
-/// The position a cursor stands for in a partition of `len` events.
-fn parse_position(cursor: &Cursor, len: usize) -> Result<usize, ReadError> {
-    if cursor.is_first() {
-        return Ok(0);
-    }
-    if cursor.is_last() {
-        return Ok(len);
-    }
-    let text = cursor.as_str();
-    text.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| text.parse::<usize>().ok())
-        .flatten()
-        .filter(|&position| position <= len)
-        .ok_or_else(|| {
-            ReadError::bad_request(format!(
-                "parameter cursor{}: {text:?} is not _first, _last or a position in 0..={len}",
-                cursor.partition_id()
-            ))
-        })
 }
 
 /// An event for a partition the log does not have.

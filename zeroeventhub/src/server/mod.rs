@@ -9,6 +9,7 @@
 mod encode;
 mod error;
 mod memory;
+mod position;
 mod respond;
 
 use futures_core::Stream;
@@ -16,6 +17,7 @@ use futures_core::Stream;
 pub use encode::{CHUNK_TARGET, EncodeLines};
 pub use error::{ReadError, ResponseAborted};
 pub use memory::{DEFAULT_PAGE_SIZE, MemoryLog, UnknownPartition};
+pub use position::{parse_position, position_cursor};
 pub use respond::{CONTENT_TYPE, FeedResponse, respond};
 
 use crate::{FeedLine, FeedRequest};
