@@ -45,11 +45,6 @@
 //! [`ReadError::bad_request`]: zeroeventhub::server::ReadError::bad_request
 #![deny(missing_docs)]
 
-// The README's code, compiled and run as doc tests so it cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
-
 use std::sync::Arc;
 
 use axum::{

@@ -49,6 +49,12 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
 
+// The workspace README's code, compiled and run as this crate's doc tests
+// (they need every crate of the workspace) so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 mod backend;
 mod consume;
 mod cursor_store;
