@@ -1,5 +1,5 @@
-//! The command line: clap types, their help texts, and the checks that
-//! span several arguments.
+//! The command line: clap types and the checks that span several
+//! arguments (the long help texts are in `help.rs`).
 
 use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -10,86 +10,18 @@ use zeroeventhub::{
     server::DEFAULT_PAGE_SIZE,
 };
 
-use crate::parse;
+use crate::{
+    database::Database,
+    help::{
+        ABOUT, AFTER_HELP, APPEND_AFTER_HELP, FETCH_AFTER_HELP, FOLLOW_AFTER_HELP, LONG_ABOUT,
+        SERVE_AFTER_HELP,
+    },
+    parse,
+};
 
-/// The largest partition count `zeh serve` accepts: the log keeps a list
-/// per partition in memory.
+/// The largest partition count `zeh serve` and `zeh append` accept: a
+/// file's log keeps a list per partition in memory.
 const MAX_SERVED_PARTITIONS: i64 = 65_536;
-
-const ABOUT: &str = "Fetch, follow and serve ZeroEventHub feeds from a terminal";
-
-const LONG_ABOUT: &str = "\
-Fetch, follow and serve ZeroEventHub feeds from a terminal.
-
-A ZeroEventHub feed is an HTTP endpoint that answers a GET with events in
-newline-delimited JSON, partitioned, with a checkpoint (a cursor to resume
-from) after the events of each partition. zeh prints the lines in their
-wire form, one JSON object per line, so that they can be piped into jq or
-head:
-
-  {\"partition\":0,\"headers\":{\"ce_id\":\"e1\"},\"data\":{...}}   an event
-  {\"partition\":0,\"cursor\":\"17\"}                            a checkpoint";
-
-const AFTER_HELP: &str = "\
-Examples:
-  zeh serve events.ndjson --partitions 3
-  zeh fetch http://127.0.0.1:7070/feed/v1 --partitions 3 --headers _all
-  zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 0=12 --cursor 1=_first
-
-Exit status: 0 on success, 1 when the feed or the network fails, 2 on invalid arguments.";
-
-const FETCH_AFTER_HELP: &str = "\
-Prints every line of one response as it arrives: events and checkpoints, in
-the order received, in their wire form. On an error the lines already
-received stay printed, one line on stderr names the cause, and the exit
-status is 1.
-
-Examples:
-  # every partition from the beginning, with all headers
-  zeh fetch http://127.0.0.1:7070/feed/v1 --partitions 3 --headers _all
-  # is my stored cursor still valid? (partition 1 after cursor 1042)
-  zeh fetch http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 1=1042 --page-size-hint 10
-  # only the data of the events
-  zeh fetch http://127.0.0.1:7070/feed/v1 --partitions 3 | jq -c 'select(has(\"data\")) | .data'";
-
-const FOLLOW_AFTER_HELP: &str = "\
-Fetches page after page from the current cursors, prints the events each
-page's checkpoints cover (events only, in the form `fetch` prints them) and
-moves the cursors to the page's latest checkpoints. When a page brings no
-event it waits --poll-interval before asking again, or with
---until-caught-up it exits 0.
-
-Connection failures, 5xx answers and cut-off bodies are retried with
-exponential back-off (100ms doubling up to 30s, with jitter), with a message
-on stderr each time; a 4xx answer or a malformed response ends it with exit
-status 1. Ctrl-C or SIGTERM ends it with exit status 0 once the page in hand
-is printed (a second one abandons the request in flight: exit status 130).
-
-Examples:
-  # everything so far, then exit
-  zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --until-caught-up
-  # tail partition 0 from where a consumer stopped, polling every 500ms
-  zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 0=1042 --poll-interval 500ms";
-
-const SERVE_AFTER_HELP: &str = "\
-SOURCE holds one event per line in the wire form:
-  {\"partition\":0,\"headers\":{\"ce_id\":\"e1\"},\"data\":{\"id\":1}}   (headers optional)
-
-The k-th event of a partition has the cursor \"k\"; _first is before the first
-event and _last the current end. A response holds the events after each
-requested cursor, at most the page size hint in total, a checkpoint after
-each event and a final checkpoint for every requested partition. Headers
-are sent only as requested. A cursor that is not _first, _last or a position
-in 0..=len is answered 400.
-
-Once bound, the first line on stdout is `listening on http://HOST:PORT/PATH`.
-It serves until Ctrl-C or SIGTERM, then shuts down gracefully (exit status
-0). Set RUST_LOG=debug to log every request on stderr.
-
-Examples:
-  zeh serve events.ndjson --partitions 3
-  # any free port, another route, small pages
-  zeh serve events.ndjson --partitions 3 --addr 127.0.0.1:0 --path /person/feed/v1 --default-page-size 5";
 
 /// `zeh`: the command line.
 #[derive(Debug, Parser)]
@@ -113,12 +45,15 @@ pub(crate) enum Command {
     /// Send one request and print every line received
     #[command(after_help = FETCH_AFTER_HELP)]
     Fetch(FetchArgs),
-    /// Fetch page after page and print the events, polling when caught up
+    /// Fetch page after page and print (with --store, also store) the events, polling when caught up
     #[command(after_help = FOLLOW_AFTER_HELP)]
     Follow(FollowArgs),
-    /// Serve the events of a file as a feed over HTTP
+    /// Serve the events of a file or an event log in a database as a feed over HTTP
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
+    /// Append events from a file or stdin to an event log in a database
+    #[command(after_help = APPEND_AFTER_HELP)]
+    Append(AppendArgs),
 }
 
 /// The arguments `fetch` and `follow` share: which feed, from where.
@@ -230,14 +165,34 @@ pub(crate) struct FollowArgs {
     /// Exit 0 at the first page without events instead of polling (for scripts)
     #[arg(long)]
     pub(crate) until_caught_up: bool,
+
+    /// Also write each page's events and cursors to a database, and resume from it, e.g. --store sqlite:consumer.db
+    ///
+    /// STORE is sqlite:PATH (created if missing) or a postgres:// URL. One
+    /// transaction per page writes the covered events to zeh_events and the
+    /// cursors to zeh_cursors; a restart resumes from the stored cursors.
+    #[arg(long, value_name = "STORE", value_parser = parse::store)]
+    pub(crate) store: Option<Database>,
+}
+
+/// What `zeh serve` serves.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// A file of events, loaded at the start.
+    File(PathBuf),
+    /// The event log in a database.
+    Database(Database),
 }
 
 /// `zeh serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// A file of events, one per line in the wire form, e.g. events.ndjson
-    #[arg(value_name = "SOURCE")]
-    pub(crate) source: PathBuf,
+    /// A file of events (one per line in the wire form) or a database's event log, e.g. events.ndjson or sqlite:producer.db
+    ///
+    /// sqlite:PATH and postgres:// URLs are databases (the table
+    /// zeh_event_log, created if missing); anything else is a file path.
+    #[arg(value_name = "SOURCE", value_parser = parse::source)]
+    pub(crate) source: Source,
 
     /// The feed's partition count; every event's partition must be in 0..N, e.g. --partitions 3
     #[arg(
@@ -265,6 +220,26 @@ pub(crate) struct ServeArgs {
     pub(crate) default_page_size: u32,
 }
 
+/// `zeh append`.
+#[derive(Debug, Args)]
+pub(crate) struct AppendArgs {
+    /// The database of the event log: sqlite:PATH (created if missing) or a postgres:// URL, e.g. sqlite:producer.db
+    #[arg(value_name = "STORE", value_parser = parse::store)]
+    pub(crate) store: Database,
+
+    /// The event log's partition count; every event's partition must be in 0..N, e.g. --partitions 3
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=MAX_SERVED_PARTITIONS)
+    )]
+    pub(crate) partitions: u32,
+
+    /// The events, one per line in the wire form; stdin when absent or -, e.g. events.ndjson
+    #[arg(value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+}
+
 impl Cli {
     /// Parses the command line; exits with status 2 and a usage message
     /// when it is invalid, including the checks that span arguments.
@@ -273,7 +248,7 @@ impl Cli {
         let (name, problem) = match &cli.command {
             Command::Fetch(args) => ("fetch", args.feed.check()),
             Command::Follow(args) => ("follow", args.feed.check()),
-            Command::Serve(_) => ("serve", Ok(())),
+            Command::Serve(_) | Command::Append(_) => return cli,
         };
         if let Err(message) = problem {
             let mut command = Cli::command();
@@ -299,7 +274,7 @@ mod tests {
         match &cli.command {
             Command::Fetch(args) => &args.feed,
             Command::Follow(args) => &args.feed,
-            Command::Serve(_) => panic!("not a feed command"),
+            Command::Serve(_) | Command::Append(_) => panic!("not a feed command"),
         }
     }
 
@@ -363,6 +338,60 @@ mod tests {
         };
         assert_eq!(args.poll_interval, Duration::from_secs(1));
         assert!(!args.until_caught_up);
+        assert!(args.store.is_none());
+    }
+
+    #[test]
+    fn follow_store_is_a_database() {
+        let cli = parse(&[
+            "follow",
+            "http://h/f",
+            "--partitions",
+            "1",
+            "--store",
+            "sqlite:c.db",
+        ])
+        .unwrap();
+        let Command::Follow(args) = cli.command else {
+            panic!("expected follow")
+        };
+        assert_eq!(args.store.unwrap().to_string(), "sqlite:c.db");
+        let refused = parse(&[
+            "follow",
+            "http://h/f",
+            "--partitions",
+            "1",
+            "--store",
+            "c.db",
+        ]);
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn serve_source_is_a_file_unless_it_names_a_database() {
+        for (text, file) in [
+            ("events.ndjson", true),
+            ("postgres:x", true),
+            ("sqlite:p.db", false),
+            ("postgresql://u@h/d", false),
+        ] {
+            let cli = parse(&["serve", text, "--partitions", "3"]).unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("expected serve")
+            };
+            assert_eq!(matches!(args.source, Source::File(_)), file, "{text}");
+        }
+        assert!(parse(&["serve", "sqlite:", "--partitions", "3"]).is_err());
+    }
+
+    #[test]
+    fn append_reads_stdin_without_a_file() {
+        let cli = parse(&["append", "sqlite:p.db", "--partitions", "3"]).unwrap();
+        let Command::Append(args) = cli.command else {
+            panic!("expected append")
+        };
+        assert_eq!(args.file, None);
+        assert!(parse(&["append", "p.db", "--partitions", "3"]).is_err());
     }
 
     #[test]

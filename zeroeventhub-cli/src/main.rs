@@ -1,4 +1,4 @@
-//! `zeh`: fetch, follow and serve ZeroEventHub feeds from a terminal.
+//! `zeh`: fetch, follow, serve and store ZeroEventHub feeds from a terminal.
 //!
 //! This file parses the command line, starts the runtime and turns the
 //! outcome into an exit status: 0 on success (or when the reader of stdout
@@ -6,14 +6,19 @@
 //! invalid arguments (from clap), 130 when a second signal cut a command
 //! short.
 
+mod append;
 mod args;
+mod database;
+mod event_log;
 mod fetch;
 mod follow;
+mod help;
 mod output;
 mod parse;
 mod serve;
 mod signal;
 mod source;
+mod store;
 
 use std::{fmt, process::ExitCode};
 
@@ -52,6 +57,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Fetch(args) => fetch::run(args).await,
         Command::Follow(args) => follow::run(args, &install_signals()?).await,
         Command::Serve(args) => serve::run(args, &install_signals()?).await,
+        // One transaction: ended at once by a signal, it appends nothing.
+        Command::Append(args) => append::run(args).await,
     }
 }
 

@@ -9,6 +9,8 @@ use std::{
 use url::Url;
 use zeroeventhub::{Cursor, HeaderSelection};
 
+use crate::{args::Source, database::Database};
+
 /// The `headers` value that selects every header.
 const ALL_HEADERS: &str = "_all";
 
@@ -71,6 +73,21 @@ pub(crate) fn headers(text: &str) -> Result<HeaderSelection, String> {
         }
     }
     Ok(HeaderSelection::Names(names))
+}
+
+/// Parses a STORE: `sqlite:PATH` or a `postgres://` URL.
+pub(crate) fn store(text: &str) -> Result<Database, String> {
+    text.parse()
+}
+
+/// Parses what `zeh serve` serves: a database when `text` starts with
+/// `sqlite:`, `postgres://` or `postgresql://`, otherwise a file path.
+pub(crate) fn source(text: &str) -> Result<Source, String> {
+    if Database::is_database(text) {
+        store(text).map(Source::Database)
+    } else {
+        Ok(Source::File(text.into()))
+    }
 }
 
 /// Parses a duration such as `500ms`, `2s` or `1m 30s`.

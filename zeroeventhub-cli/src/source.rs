@@ -1,4 +1,5 @@
-//! Loading the events `zeh serve` serves from a file in the wire form.
+//! Reading events in the wire form, one per line: the file `zeh serve`
+//! serves, and the input of `zeh append`.
 
 use std::{
     fs::File,
@@ -7,40 +8,91 @@ use std::{
 };
 
 use anyhow::{Context, anyhow};
-use zeroeventhub::{Event, FeedLine, ndjson::Decoder, server::MemoryLog};
+use zeroeventhub::{
+    Event, FeedLine,
+    ndjson::Decoder,
+    server::{MemoryLog, UnknownPartition},
+};
 
 /// Appends every event of the file at `path` to `log`, in file order, and
 /// returns how many there were.
 ///
-/// The file holds one event per line in the wire form. Blank lines are
-/// skipped; any other line that is not an event (a checkpoint, a line
-/// without `data`, malformed JSON, a partition outside the log) is an
-/// error naming the file and the line.
+/// The file holds one event per line in the wire form; see
+/// [`read_events`].
 ///
 /// # Errors
 ///
 /// The file cannot be read, or a line is not an event of the log.
 pub(crate) fn load(path: &Path, log: &MemoryLog) -> anyhow::Result<usize> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = BufReader::new(file);
+    let name = path.display().to_string();
+    let mut events = 0;
+    read_events(BufReader::new(file), &name, |event| {
+        log.append(event)?;
+        events += 1;
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// Every event `reader` holds, in order, each in a partition in
+/// `0..partition_count`.
+///
+/// # Errors
+///
+/// As [`read_events`], and for an event of a partition outside
+/// `0..partition_count`, an error naming the line.
+pub(crate) fn collect(
+    reader: impl BufRead,
+    name: &str,
+    partition_count: u32,
+) -> anyhow::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    read_events(reader, name, |event| {
+        if event.partition_id >= partition_count {
+            return Err(UnknownPartition {
+                partition_id: event.partition_id,
+                partition_count,
+            }
+            .into());
+        }
+        events.push(event);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// Passes every event of `reader` to `each`, in order.
+///
+/// `reader` holds one event per line in the wire form. Blank lines are
+/// skipped; any other line that is not an event (a checkpoint, a line
+/// without `data`, malformed JSON), or that `each` refuses, is an error
+/// naming the input (`name`) and the line: `NAME:LINE: reason`.
+///
+/// # Errors
+///
+/// The input cannot be read, a line is not an event, or `each` fails.
+pub(crate) fn read_events(
+    mut reader: impl BufRead,
+    name: &str,
+    mut each: impl FnMut(Event) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut line = Vec::new();
     let mut line_number = 0u64;
-    let mut events = 0;
     loop {
         line.clear();
         let read = reader
             .read_until(b'\n', &mut line)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+            .with_context(|| format!("cannot read {name}"))?;
         if read == 0 {
-            return Ok(events);
+            return Ok(());
         }
         line_number += 1;
-        let at = || format!("{}:{line_number}", path.display());
+        let at = || format!("{name}:{line_number}");
         let Some(event) = parse_event(&line).with_context(at)? else {
             continue;
         };
-        log.append(event).with_context(at)?;
-        events += 1;
+        each(event).with_context(at)?;
     }
 }
 
@@ -115,6 +167,19 @@ mod tests {
         assert!(format!("{:#}", loaded.unwrap_err()).contains(":1: invalid JSON"));
         let (loaded, _) = load_text("{\"partition\":0,\"dta\":1}\n", 1);
         assert!(format!("{:#}", loaded.unwrap_err()).contains(":1: not an event"));
+    }
+
+    #[test]
+    fn collect_checks_partitions_and_names_the_input() {
+        let text = "{\"partition\":1,\"data\":1}\n\n{\"partition\":0,\"data\":2}\n";
+        let events = collect(text.as_bytes(), "<stdin>", 2).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].partition_id, events[1].data.get()), (1, "2"));
+        let error = collect(text.as_bytes(), "<stdin>", 1).unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            "<stdin>:1: partition 1 is outside 0..1"
+        );
     }
 
     #[test]

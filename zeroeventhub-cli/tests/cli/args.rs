@@ -90,6 +90,8 @@ fn missing_or_zero_partitions_are_refused() {
     refused(&["fetch", URL]);
     refused(&["follow", URL, "--partitions", "0"]);
     refused(&["serve", "events.ndjson"]);
+    refused(&["append", "sqlite:log.db"]);
+    refused(&["append", "sqlite:log.db", "--partitions", "0"]);
 }
 
 #[test]
@@ -122,8 +124,12 @@ fn help_lists_the_commands_with_examples() {
         "fetch",
         "follow",
         "serve",
+        "append",
         "Examples:",
         "zeh serve events.ndjson",
+        "--store sqlite:consumer.db",
+        "zeh append sqlite:producer.db",
+        "zeh serve sqlite:producer.db",
     ] {
         assert!(text.contains(word), "{word} in {text}");
     }
@@ -140,14 +146,18 @@ fn each_command_help_explains_every_option_with_an_example() {
     ];
     for (command, options) in [
         ("fetch", vec!["--max-line-bytes"]),
-        ("follow", vec!["--poll-interval", "--until-caught-up"]),
+        (
+            "follow",
+            vec!["--poll-interval", "--until-caught-up", "--store"],
+        ),
         (
             "serve",
             vec!["<SOURCE>", "--addr", "--path", "--default-page-size"],
         ),
+        ("append", vec!["<STORE>", "--partitions", "[FILE]"]),
     ] {
         let text = help(&[command]);
-        let all: Vec<&str> = if command == "serve" {
+        let all: Vec<&str> = if command == "serve" || command == "append" {
             options
         } else {
             feed.iter().copied().chain(options).collect()
@@ -169,6 +179,39 @@ fn each_command_help_explains_every_option_with_an_example() {
             text.contains(&format!("zeh {command} ")),
             "{command}: {text}"
         );
+    }
+}
+
+#[test]
+fn help_explains_the_store_tables_and_what_append_prints() {
+    let follow = help(&["follow"]);
+    for word in [
+        "zeh_events",
+        "zeh_cursors",
+        "one transaction",
+        "resumes from zeh_cursors",
+        "stored cursor",
+        "exactly once",
+        "before the events are printed",
+    ] {
+        assert!(follow.contains(word), "{word} in {follow}");
+    }
+    let serve = help(&["serve"]);
+    for word in [
+        "sqlite:PATH",
+        "postgres://",
+        "zeh_event_log",
+        "next request",
+    ] {
+        assert!(serve.contains(word), "{word} in {serve}");
+    }
+    let append = help(&["append"]);
+    for word in [
+        "appended in one",
+        "<stdin>:LINE",
+        "checkpoint line per partition",
+    ] {
+        assert!(append.contains(word), "{word} in {append}");
     }
 }
 

@@ -1,10 +1,16 @@
 //! Tests of the `zeh` binary, run as a process: `serve` on the fixture,
 //! `fetch` and `follow` against it or against a hand-made HTTP server for
-//! broken responses, argument errors and help.
+//! broken responses, `follow --store`, `append` and `serve` on SQLite and
+//! PostgreSQL databases (PostgreSQL when `ZEH_PG_URL` answers), argument
+//! errors and help.
 
 mod args;
+mod db;
+mod event_log;
 mod fetch;
 mod fetch_faults;
 mod follow;
+mod kill;
 mod serve;
+mod store;
 mod support;

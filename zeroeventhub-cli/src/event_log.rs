@@ -1,0 +1,96 @@
+//! The producer's event log in a database (zeroeventhub-sqlx's `EventLog`,
+//! table `zeh_event_log`): served by `zeh serve STORE`, written by
+//! `zeh append STORE`.
+
+use anyhow::Context;
+use axum::Router;
+use zeroeventhub::{Cursor, Event};
+use zeroeventhub_sqlx::{Backend, DEFAULT_TABLE, EventLog, sqlx};
+
+use crate::database::{Database, Pool};
+
+/// Connections `zeh serve` keeps to the database: requests in flight read
+/// in parallel.
+const SERVE_CONNECTIONS: u32 = 8;
+
+/// Opens the log of `partitions` partitions in `database` (creating its
+/// table if missing) and returns the router that serves it at `path`, and
+/// the pool to close at the end.
+///
+/// # Errors
+///
+/// The database cannot be opened or refuses the table.
+pub(crate) async fn router(
+    database: &Database,
+    partitions: u32,
+    default_page_size: u32,
+    path: &str,
+) -> anyhow::Result<(Router, Pool)> {
+    let pool = database.connect(SERVE_CONNECTIONS).await?;
+    let router = match &pool {
+        Pool::Sqlite(pool) => {
+            let log = open(pool, partitions, database).await?;
+            zeroeventhub_axum::feed_router(
+                path,
+                log.with_default_page_size(default_page_size),
+                partitions,
+            )
+        }
+        Pool::Postgres(pool) => {
+            let log = open(pool, partitions, database).await?;
+            zeroeventhub_axum::feed_router(
+                path,
+                log.with_default_page_size(default_page_size),
+                partitions,
+            )
+        }
+    };
+    Ok((router, pool))
+}
+
+/// Appends `events`, in order, to the log of `partitions` partitions in
+/// `database` (creating its table if missing), in one transaction; returns
+/// their cursors.
+///
+/// # Errors
+///
+/// The database cannot be opened or refuses the table or the events:
+/// nothing is appended then.
+pub(crate) async fn append(
+    database: &Database,
+    partitions: u32,
+    events: &[Event],
+) -> anyhow::Result<Vec<Cursor>> {
+    let pool = database.connect(1).await?;
+    let published = match &pool {
+        Pool::Sqlite(pool) => {
+            open(pool, partitions, database)
+                .await?
+                .publish(events)
+                .await
+        }
+        Pool::Postgres(pool) => {
+            open(pool, partitions, database)
+                .await?
+                .publish(events)
+                .await
+        }
+    };
+    let cursors = published.with_context(|| format!("cannot append to {database}"))?;
+    pool.close().await;
+    Ok(cursors)
+}
+
+/// The log of `partitions` partitions in the default table of `pool`'s
+/// database, created if missing.
+async fn open<DB: Backend>(
+    pool: &sqlx::Pool<DB>,
+    partitions: u32,
+    database: &Database,
+) -> anyhow::Result<EventLog<DB>> {
+    let log = EventLog::new(pool.clone(), partitions);
+    log.migrate()
+        .await
+        .with_context(|| format!("cannot create the table {DEFAULT_TABLE} in {database}"))?;
+    Ok(log)
+}
