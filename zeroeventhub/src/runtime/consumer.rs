@@ -36,7 +36,8 @@ use crate::client::{self, Client};
 ///   works only on partitions it holds, another takes over when a lease
 ///   expires, and a worker that lost its lease cannot commit.
 /// - **Shutdown**: when `shutdown` completes, workers stop after the page
-///   in hand and release their leases.
+///   in hand (a request still in flight is abandoned: nothing of it was
+///   applied) and release their leases.
 #[derive(Debug)]
 pub struct Consumer<S, H> {
     shared: Arc<Shared<S, H>>,

@@ -58,7 +58,7 @@ where
             .as_ref()
             .is_none_or(|(_, renewed)| renewed.elapsed() > config.lease_ttl / 3);
         if renew {
-            match claim(&shared, partition_id, held.as_ref().map(|(c, _)| c)).await {
+            match claim(&shared, partition_id).await {
                 Ok(Some(cursor)) => held = Some((cursor, Instant::now())),
                 Ok(None) if held.is_some() => {
                     held = None;
@@ -83,11 +83,13 @@ where
             continue;
         };
 
-        let page = match shared
-            .client
-            .fetch_page(std::slice::from_ref(&cursor), &options)
-            .await
-        {
+        // No page is in hand while it is being fetched: a shutdown does not
+        // wait for a slow or stalled producer (nothing is applied yet).
+        let fetched = tokio::select! {
+            fetched = shared.client.fetch_page(std::slice::from_ref(&cursor), &options) => fetched,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        let page = match fetched {
             Ok(page) => page,
             Err(error) if error.is_transient() => {
                 let delay = backoff
@@ -169,13 +171,14 @@ where
 }
 
 /// Claims or renews the lease. On success, returns the cursor to go on
-/// from: the `current` one when renewing, else the stored one or the
-/// configured start.
-async fn claim<S, H>(
-    shared: &Shared<S, H>,
-    partition_id: u32,
-    current: Option<&Cursor>,
-) -> Result<Option<Cursor>, S::Error>
+/// from: the stored one, or the configured start.
+///
+/// Even when renewing, the cursor is read again: a claim cannot tell a
+/// renewal from a takeover, and while this worker waited (on a slow
+/// request, a back-off, a poll), its lease may have expired and another
+/// process may have taken the partition, moved its cursor and let it go.
+/// Going on from the cursor held in memory would apply those events again.
+async fn claim<S, H>(shared: &Shared<S, H>, partition_id: u32) -> Result<Option<Cursor>, S::Error>
 where
     S: CursorStore,
 {
@@ -186,9 +189,6 @@ where
         .await?
     {
         return Ok(None);
-    }
-    if let Some(current) = current {
-        return Ok(Some(current.clone()));
     }
     let stored = shared.store.load_cursor(name, partition_id).await?;
     Ok(Some(stored.unwrap_or_else(|| match shared.config.start {
