@@ -1,0 +1,77 @@
+//! `bench`: the benchmark suite of issue 5, one command.
+//!
+//! ```text
+//! cargo run --release -p zeroeventhub-bench --bin bench -- [--runs 5] [--python] [--quick]
+//! ```
+//!
+//! Without a subcommand, runs the suite: for each workload it starts this
+//! same executable as `bench server` and, per run, as `bench consume` (or
+//! curl, wrk, `bench load`), all separate processes, reads the server's CPU
+//! time and peak RSS from `/proc`, and prints Markdown tables of medians
+//! with min–max. With `--python`, the same workloads run against the Python
+//! reference and our figures are printed as ratios against it. One binary,
+//! so that `cargo run` always rebuilds every part of the suite. See
+//! `BENCHMARKS.md` at the repository root.
+// A benchmark binary: printing its report and figures is its interface.
+#![allow(clippy::print_stdout)]
+
+mod client;
+mod load;
+mod load_gen;
+mod procs;
+mod python;
+mod report;
+mod server;
+mod suite;
+mod workloads;
+
+use clap::{Parser, Subcommand};
+
+/// The ZeroEventHub benchmark suite (issue 5): W1–W3 with server and client
+/// as separate processes, optionally against the Python reference.
+#[derive(Debug, Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    part: Option<Part>,
+    #[command(flatten)]
+    suite: suite::SuiteArgs,
+}
+
+/// The parts of the suite, each run as its own process by the suite.
+#[derive(Debug, Subcommand)]
+enum Part {
+    /// Our producer: serves the workload's feed, prints `listening on URL`.
+    Server(server::ServerArgs),
+    /// Our consumer (W1, W2): prints one JSON line of figures.
+    Consume(client::ConsumeArgs),
+    /// One untimed page from `_first`: prints its body size as JSON.
+    Probe(client::ProbeArgs),
+    /// W3's load generator for machines without wrk: prints JSON.
+    Load(load_gen::LoadArgs),
+    /// The serde_json ceiling alone (e.g. under `valgrind --tool=callgrind`): prints JSON.
+    Ceiling {
+        /// The feed's length.
+        #[arg(long, default_value_t = zeroeventhub_bench::workload::DEFAULT_EVENTS)]
+        events: u64,
+        /// Repetitions of each parse; the best is printed.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.part {
+        None => suite::run(&cli.suite),
+        Some(Part::Server(args)) => server::run(args),
+        Some(Part::Consume(args)) => client::run_consume(&args),
+        Some(Part::Probe(args)) => client::run_probe(&args),
+        Some(Part::Load(args)) => load_gen::run(&args),
+        Some(Part::Ceiling { events, repeat }) => {
+            let figures = zeroeventhub_bench::ceiling::measure(events, repeat)?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Child processes: a server started per workload and measured from the
+//! outside, and clients run to completion.
+
+use std::{
+    env,
+    io::{self, BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use zeroeventhub_bench::proc_stats::Proc;
+
+/// How long a server may take to print its `listening on` line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A server child process, killed when dropped.
+#[derive(Debug)]
+pub(crate) struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    /// Starts `command` and waits for its `listening on URL` line.
+    pub(crate) fn start(mut command: Command) -> anyhow::Result<Server> {
+        let program = format!("{command:?}");
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {program}"))?;
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let (sender, receiver) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let first = reader.read_line(&mut line).map(|_| line);
+            let _ = sender.send(first);
+            // Keep draining, so a chatty server never blocks on a full pipe.
+            let _ = io::copy(&mut reader, &mut io::sink());
+        });
+        let mut server = Server {
+            child,
+            url: String::new(),
+        };
+        match receiver.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(Ok(line)) => match line.trim().strip_prefix("listening on ") {
+                Some(url) => server.url = url.to_owned(),
+                None => bail!("{program} printed {line:?} instead of `listening on URL`"),
+            },
+            Ok(Err(error)) => bail!("reading the output of {program}: {error}"),
+            Err(_) => bail!("{program} did not start within {STARTUP_TIMEOUT:?}"),
+        }
+        Ok(server)
+    }
+
+    /// The feed's URL, without a query.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn proc(&self) -> Proc {
+        Proc::Pid(self.child.id())
+    }
+
+    /// CPU seconds the server has used so far.
+    pub(crate) fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        self.proc()
+            .cpu_seconds()
+            .context("reading the server's CPU time")
+    }
+
+    /// The server's peak RSS so far, in KiB.
+    pub(crate) fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        self.proc()
+            .peak_rss_kib()
+            .context("reading the server's peak RSS")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Our own child, by its id.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `command` to completion; returns its stdout and its wall time.
+pub(crate) fn run(mut command: Command) -> anyhow::Result<(String, f64)> {
+    let program = format!("{command:?}");
+    command.stdin(Stdio::null());
+    let started = Instant::now();
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    let wall = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!(
+            "{program} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), wall))
+}
+
+/// Runs `command` and parses the last line of its stdout as JSON.
+pub(crate) fn run_json(command: Command) -> anyhow::Result<serde_json::Value> {
+    let (stdout, _) = run(command)?;
+    let last = stdout.lines().rev().find(|line| !line.trim().is_empty());
+    let last = last.context("the command printed nothing")?;
+    serde_json::from_str(last).with_context(|| format!("not a JSON line: {last:?}"))
+}
+
+/// `name` on the `PATH`, if it is there.
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}

@@ -1,0 +1,330 @@
+//! The workloads, each measured with a freshly started server (so its peak
+//! RSS is the workload's own), one warm-up request, then timed runs.
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{Context, ensure};
+use clap::ValueEnum;
+use zeroeventhub_bench::workload::SMALL_PAGE;
+
+use crate::{
+    load::{Generator, LoadFigures},
+    procs::{Server, run, run_json},
+    python::Python,
+};
+
+/// The workloads of issue 5, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Workload {
+    /// One request for the whole feed, typed consumer.
+    W1,
+    /// W1's request with curl as the client: the server alone.
+    W1ServerAlone,
+    /// Pages of 100 over one keep-alive connection.
+    W2,
+    /// W1 from a producer sending one HTTP chunk per line.
+    W1PerLine,
+    /// 16 connections requesting a 100-event page for 10 s.
+    W3,
+}
+
+impl Workload {
+    pub(crate) const ALL: [Workload; 5] = [
+        Workload::W1,
+        Workload::W1ServerAlone,
+        Workload::W2,
+        Workload::W1PerLine,
+        Workload::W3,
+    ];
+
+    /// The name printed in the tables.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "W1 bulk replay",
+            Workload::W1ServerAlone => "W1 server alone (curl)",
+            Workload::W2 => "W2 paged",
+            Workload::W1PerLine => "W1 per-line framing",
+            Workload::W3 => "W3 tailing",
+        }
+    }
+}
+
+/// Whose producer and consumer run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// This workspace's crates.
+    Ours,
+    /// The `zeroeventhub` package from PyPI.
+    Python,
+}
+
+impl Side {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Side::Ours => "ours",
+            Side::Python => "python",
+        }
+    }
+}
+
+/// One timed run of a streaming workload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    pub(crate) wall_s: f64,
+    /// `None` when the client is curl.
+    pub(crate) client_cpu_s: Option<f64>,
+    pub(crate) client_rss_kib: Option<u64>,
+    pub(crate) server_cpu_s: f64,
+}
+
+/// The runs of a streaming workload (W1, W2, per-line, server alone).
+#[derive(Debug, Clone)]
+pub(crate) struct StreamRuns {
+    pub(crate) samples: Vec<Sample>,
+    pub(crate) events: u64,
+    /// Response body bytes of the whole feed (all pages together).
+    pub(crate) body_bytes: Option<u64>,
+    pub(crate) server_rss_kib: u64,
+}
+
+/// The runs of W3.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadRuns {
+    pub(crate) generator: &'static str,
+    pub(crate) runs: Vec<LoadFigures>,
+    pub(crate) server_cpu_s: Vec<f64>,
+    pub(crate) server_rss_kib: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    Stream(StreamRuns),
+    Load(LoadRuns),
+    Skipped(String),
+    Failed(String),
+}
+
+/// What the suite runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) events: u64,
+    pub(crate) runs: usize,
+    pub(crate) w3_runs: usize,
+    pub(crate) python_runs: usize,
+    pub(crate) w3_seconds: f64,
+    pub(crate) client_threads: usize,
+}
+
+/// The programs the suite runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Suite {
+    pub(crate) settings: Settings,
+    /// This executable: `bench server`, `bench consume`, `bench probe`.
+    pub(crate) exe: PathBuf,
+    pub(crate) curl: Option<PathBuf>,
+    pub(crate) generator: Generator,
+    pub(crate) python: Option<Python>,
+}
+
+impl Suite {
+    /// Measures `workload` on `side`. `full_body_bytes` is W1's body size
+    /// on that side, if known (W2 sends the same lines in 1,000 pages).
+    pub(crate) fn measure(
+        &self,
+        side: Side,
+        workload: Workload,
+        full_body_bytes: Option<u64>,
+    ) -> Outcome {
+        let events = self.settings.events;
+        let result = match workload {
+            Workload::W1 => self.consume(side, events, false, None),
+            Workload::W2 => self.consume(side, SMALL_PAGE, false, full_body_bytes),
+            Workload::W1PerLine if side == Side::Python => {
+                return Outcome::Skipped(
+                    "the reference always sends one chunk per line: see W1 bulk replay".into(),
+                );
+            }
+            Workload::W1PerLine => self.consume(side, events, true, None),
+            Workload::W1ServerAlone => self.server_alone(side),
+            Workload::W3 => self.tailing(side),
+        };
+        result.unwrap_or_else(|error| Outcome::Failed(format!("{error:#}")))
+    }
+
+    fn runs(&self, side: Side) -> usize {
+        match side {
+            Side::Ours => self.settings.runs,
+            Side::Python => self.settings.python_runs,
+        }
+    }
+
+    fn python(&self) -> anyhow::Result<&Python> {
+        self.python
+            .as_ref()
+            .context("the Python reference is not available")
+    }
+
+    fn start_server(&self, side: Side, per_line: bool) -> anyhow::Result<Server> {
+        let events = self.settings.events;
+        match side {
+            Side::Ours => {
+                let mut command = Command::new(&self.exe);
+                command
+                    .args(["server", "--port", "0", "--events"])
+                    .arg(events.to_string());
+                if per_line {
+                    command.args(["--framing", "per-line"]);
+                }
+                Server::start(command)
+            }
+            Side::Python => Server::start(self.python()?.server(events)),
+        }
+    }
+
+    fn client_command(&self, side: Side, url: &str, page_size: u64) -> anyhow::Result<Command> {
+        let events = self.settings.events;
+        Ok(match side {
+            Side::Ours => {
+                let mut command = Command::new(&self.exe);
+                command
+                    .args(["consume", "--url", url, "--events"])
+                    .arg(events.to_string())
+                    .arg("--page-size")
+                    .arg(page_size.to_string())
+                    .arg("--threads")
+                    .arg(self.settings.client_threads.to_string());
+                command
+            }
+            Side::Python => self.python()?.client(url, events, page_size),
+        })
+    }
+
+    /// One untimed request for a page from `_first` (a warm-up); returns
+    /// the size of its body.
+    fn probe(&self, url: &str, page_size: u64) -> anyhow::Result<u64> {
+        let mut command = Command::new(&self.exe);
+        command
+            .args(["probe", "--url", url, "--page-size"])
+            .arg(page_size.to_string());
+        let report = run_json(command)?;
+        report["body_bytes"]
+            .as_u64()
+            .with_context(|| format!("no body_bytes in {report}"))
+    }
+
+    /// W1, W2 and the per-line variant: a consumer process per run.
+    fn consume(
+        &self,
+        side: Side,
+        page_size: u64,
+        per_line: bool,
+        known_body_bytes: Option<u64>,
+    ) -> anyhow::Result<Outcome> {
+        let server = self.start_server(side, per_line)?;
+        let probed = self.probe(server.url(), page_size)?;
+        let body_bytes = if page_size >= self.settings.events {
+            Some(probed)
+        } else {
+            known_body_bytes
+        };
+        let mut samples = Vec::new();
+        for _ in 0..self.runs(side) {
+            let client = self.client_command(side, server.url(), page_size)?;
+            let cpu_before = server.cpu_seconds()?;
+            let report = run_json(client)?;
+            let server_cpu_s = server.cpu_seconds()? - cpu_before;
+            let number = |name: &str| {
+                report[name]
+                    .as_f64()
+                    .with_context(|| format!("no {name} in {report}"))
+            };
+            let events = report["events"].as_u64();
+            ensure!(
+                events == Some(self.settings.events),
+                "the client read {events:?} events, {} expected",
+                self.settings.events
+            );
+            samples.push(Sample {
+                wall_s: number("wall_s")?,
+                client_cpu_s: Some(number("cpu_s")?),
+                client_rss_kib: report["peak_rss_kib"].as_u64(),
+                server_cpu_s,
+            });
+        }
+        Ok(Outcome::Stream(StreamRuns {
+            samples,
+            events: self.settings.events,
+            body_bytes,
+            server_rss_kib: server.peak_rss_kib()?,
+        }))
+    }
+
+    /// W1's request with curl as the client; wall time from our clock.
+    fn server_alone(&self, side: Side) -> anyhow::Result<Outcome> {
+        let Some(curl) = &self.curl else {
+            return Ok(Outcome::Skipped("curl not found on the PATH".into()));
+        };
+        let server = self.start_server(side, false)?;
+        let events = self.settings.events;
+        let url = format!("{}?n=1&cursor0=_first&pagesizehint={events}", server.url());
+        let fetch = || {
+            let mut command = Command::new(curl);
+            command.args([
+                "-sS",
+                "--fail",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                &url,
+            ]);
+            run(command)
+        };
+        fetch()?; // warm-up
+        let (mut samples, mut body_bytes) = (Vec::new(), None);
+        for _ in 0..self.runs(side) {
+            let cpu_before = server.cpu_seconds()?;
+            let (size, wall_s) = fetch()?;
+            let server_cpu_s = server.cpu_seconds()? - cpu_before;
+            body_bytes = Some(size.trim().parse().context("curl's size_download")?);
+            samples.push(Sample {
+                wall_s,
+                client_cpu_s: None,
+                client_rss_kib: None,
+                server_cpu_s,
+            });
+        }
+        Ok(Outcome::Stream(StreamRuns {
+            samples,
+            events,
+            body_bytes,
+            server_rss_kib: server.peak_rss_kib()?,
+        }))
+    }
+
+    /// W3: the load generator against a 100-event page from `_first`.
+    fn tailing(&self, side: Side) -> anyhow::Result<Outcome> {
+        let server = self.start_server(side, false)?;
+        let url = format!(
+            "{}?n=1&cursor0=_first&pagesizehint={SMALL_PAGE}",
+            server.url()
+        );
+        self.probe(server.url(), SMALL_PAGE)?; // warm-up
+        let runs = match side {
+            Side::Ours => self.settings.w3_runs,
+            Side::Python => 1,
+        };
+        let (mut figures, mut server_cpu_s) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let cpu_before = server.cpu_seconds()?;
+            figures.push(self.generator.run(&url, self.settings.w3_seconds)?);
+            server_cpu_s.push(server.cpu_seconds()? - cpu_before);
+        }
+        Ok(Outcome::Load(LoadRuns {
+            generator: self.generator.name(),
+            runs: figures,
+            server_cpu_s,
+            server_rss_kib: server.peak_rss_kib()?,
+        }))
+    }
+}

@@ -1,0 +1,110 @@
+//! CPU time and peak memory of a process, from `/proc` (Linux only; no
+//! unsafe code, so no `getrusage`/`sysconf`).
+
+use std::{fs, io, process::Command, sync::OnceLock};
+
+/// Which process to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proc {
+    /// The calling process.
+    Current,
+    /// Another process, by id.
+    Pid(u32),
+}
+
+impl Proc {
+    fn file(self, name: &str) -> String {
+        match self {
+            Proc::Current => format!("/proc/self/{name}"),
+            Proc::Pid(pid) => format!("/proc/{pid}/{name}"),
+        }
+    }
+
+    /// User + system CPU seconds used so far by all the process's threads
+    /// (resolution: one clock tick, usually 10 ms).
+    ///
+    /// # Errors
+    ///
+    /// Fails when `/proc/PID/stat` cannot be read or parsed.
+    pub fn cpu_seconds(self) -> io::Result<f64> {
+        let stat = fs::read_to_string(self.file("stat"))?;
+        let ticks = parse_cpu_ticks(&stat)
+            .ok_or_else(|| io::Error::other(format!("unexpected /proc stat line: {stat}")))?;
+        Ok(ticks as f64 / clock_ticks_per_second())
+    }
+
+    /// Peak resident set size in KiB (`VmHWM`).
+    ///
+    /// # Errors
+    ///
+    /// Fails when `/proc/PID/status` cannot be read or lacks `VmHWM`.
+    pub fn peak_rss_kib(self) -> io::Result<u64> {
+        let status = fs::read_to_string(self.file("status"))?;
+        parse_status_kib(&status, "VmHWM:")
+            .ok_or_else(|| io::Error::other("no VmHWM line in /proc status"))
+    }
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line. The
+/// command name (field 2) may hold spaces and parentheses: fields are
+/// counted after its last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // After the name: state is field 3, so utime (14) is the 12th here.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// CPU seconds the calling thread has run, in nanoseconds' precision
+/// (`/proc/thread-self/schedstat`); `None` where the kernel lacks it.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let schedstat = fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
+    Some(nanos as f64 / 1e9)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, run once; 100 if that fails).
+pub fn clock_ticks_per_second() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+            .filter(|&ticks: &f64| ticks > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_name() {
+        let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(280));
+    }
+
+    #[test]
+    fn status_value_in_kib() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    4321 kB\n";
+        assert_eq!(parse_status_kib(status, "VmHWM:"), Some(4321));
+    }
+
+    #[test]
+    fn own_process_can_be_read() {
+        assert!(Proc::Current.cpu_seconds().unwrap() >= 0.0);
+        assert!(Proc::Current.peak_rss_kib().unwrap() > 0);
+        assert!(thread_cpu_seconds().is_none_or(|seconds| seconds > 0.0));
+    }
+}

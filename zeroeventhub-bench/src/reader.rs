@@ -1,0 +1,116 @@
+//! The producer's `DataReader`: a feed of a fixed length whose events are
+//! built and serialised per request, nothing preloaded.
+
+use futures_util::{Stream, stream};
+use zeroeventhub::{
+    FIRST, FeedLine, FeedRequest, LAST,
+    server::{DataReader, ReadError},
+};
+
+use crate::workload::{checkpoint, feed_lines};
+
+/// The page size when the request has no `pagesizehint` (or `0`).
+pub const DEFAULT_PAGE_SIZE: u64 = 1000;
+
+/// A feed of `events` events in one partition; cursor = seq of the last
+/// event delivered (`0` before the first).
+#[derive(Debug, Clone, Copy)]
+pub struct BenchFeed {
+    events: u64,
+}
+
+impl BenchFeed {
+    /// A feed of `events` events.
+    pub fn new(events: u64) -> Self {
+        BenchFeed { events }
+    }
+
+    /// The position a request cursor stands for: `_first` = 0, `_last` =
+    /// the end, or a seq in `0..=events`.
+    fn position(&self, cursor: &str) -> Result<u64, ReadError> {
+        match cursor {
+            FIRST => Ok(0),
+            LAST => Ok(self.events),
+            digits => digits
+                .parse()
+                .ok()
+                .filter(|&seq| seq <= self.events)
+                .ok_or_else(|| {
+                    ReadError::bad_request(format!(
+                        "cursor0: {digits:?} is not _first, _last or a seq in 0..={}",
+                        self.events
+                    ))
+                }),
+        }
+    }
+}
+
+impl DataReader for BenchFeed {
+    fn read(
+        &self,
+        request: FeedRequest,
+    ) -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static {
+        // One partition: the validated request holds exactly cursor0.
+        let start = request
+            .cursors
+            .first()
+            .map_or(Ok(0), |cursor| self.position(cursor.as_str()));
+        let page = request
+            .page_size_hint
+            .filter(|&hint| hint > 0)
+            .map_or(DEFAULT_PAGE_SIZE, u64::from);
+        let (refusal, start, end) = match start {
+            Ok(start) => (None, start, self.events.min(start.saturating_add(page))),
+            Err(error) => (Some(error), 0, 0),
+        };
+        // Every response ends with a checkpoint, even one without events.
+        let empty_page_checkpoint = (refusal.is_none() && start == end)
+            .then(|| Ok(FeedLine::Checkpoint(checkpoint(start))));
+        let lines = feed_lines(start, end).map(|line| line.map_err(ReadError::from));
+        stream::iter(
+            refusal
+                .map(Err)
+                .into_iter()
+                .chain(lines)
+                .chain(empty_page_checkpoint),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use zeroeventhub::Cursor;
+
+    use super::*;
+
+    async fn read(feed: BenchFeed, cursor: &str, hint: Option<u32>) -> Vec<FeedLine> {
+        let mut request = FeedRequest::new(1, vec![Cursor::new(0, cursor).unwrap()]);
+        request.page_size_hint = hint;
+        feed.read(request)
+            .map(|line| line.expect("no error"))
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn pages_follow_the_cursor() {
+        let feed = BenchFeed::new(5);
+        let lines = read(feed, "_first", Some(2)).await;
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[3], FeedLine::Checkpoint(checkpoint(2)));
+        let lines = read(feed, "4", Some(2)).await;
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1], FeedLine::Checkpoint(checkpoint(5)));
+        let lines = read(feed, "_last", None).await;
+        assert_eq!(lines, [FeedLine::Checkpoint(checkpoint(5))]);
+    }
+
+    #[tokio::test]
+    async fn unknown_cursor_is_refused() {
+        let request = FeedRequest::new(1, vec![Cursor::new(0, "6").unwrap()]);
+        let lines: Vec<_> = BenchFeed::new(5).read(request).collect().await;
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].as_ref().unwrap_err().is_bad_request());
+    }
+}

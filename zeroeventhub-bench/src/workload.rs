@@ -1,0 +1,111 @@
+//! The workload of issue 5: one event type, serialised from a typed struct
+//! per request, a checkpoint after every event, one partition, no headers.
+
+use serde::{Deserialize, Serialize};
+use zeroeventhub::{Cursor, Event, FeedLine, ndjson::encode_line};
+
+/// The route every producer of the suite serves its feed at.
+pub const FEED_PATH: &str = "/feed/v1";
+
+/// The length of the feed in the full workloads.
+pub const DEFAULT_EVENTS: u64 = 100_000;
+
+/// The page size of W2 and W3.
+pub const SMALL_PAGE: u64 = 100;
+
+/// The event's data, about 180 bytes of JSON:
+/// `{"id":"00000000-0000-4000-8000-00000000002a","type":"PersonNameChanged","seq":42,...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonNameChanged {
+    /// A UUID derived from `seq`.
+    pub id: String,
+    /// Always `PersonNameChanged`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The event's position in the feed, from 1; also its checkpoint's cursor.
+    pub seq: u64,
+    /// A fixed timestamp.
+    pub when: String,
+    /// Equal to `seq`.
+    pub person_id: u64,
+    /// The new name.
+    pub new_name: PersonName,
+}
+
+/// A person's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonName {
+    /// Always `Fred`.
+    pub first_name: String,
+    /// Always `Bloggs`.
+    pub surname: String,
+}
+
+impl PersonNameChanged {
+    /// The event at position `seq`, built as a producer would from a row.
+    pub fn new(seq: u64) -> Self {
+        PersonNameChanged {
+            id: format!("00000000-0000-4000-8000-{seq:012x}"),
+            kind: "PersonNameChanged".to_owned(),
+            seq,
+            when: "2023-09-26T11:23:30.472906Z".to_owned(),
+            person_id: seq,
+            new_name: PersonName {
+                first_name: "Fred".to_owned(),
+                surname: "Bloggs".to_owned(),
+            },
+        }
+    }
+}
+
+/// The checkpoint after the event at `seq` (cursor = seq; `0` is the
+/// position before the first event).
+pub fn checkpoint(seq: u64) -> Cursor {
+    Cursor::new(0, seq.to_string()).expect("decimal digits are a valid cursor")
+}
+
+/// The lines after position `after` up to and including `end`: each event,
+/// serialised from its struct, followed by its checkpoint.
+pub fn feed_lines(
+    after: u64,
+    end: u64,
+) -> impl Iterator<Item = Result<FeedLine, serde_json::Error>> + Send + 'static {
+    (after + 1..=end).flat_map(|seq| {
+        let event = Event::from_data(0, &PersonNameChanged::new(seq)).map(FeedLine::Event);
+        [event, Ok(FeedLine::Checkpoint(checkpoint(seq)))]
+    })
+}
+
+/// The whole W1 response body for a feed of `events` events, in memory
+/// (for the micro-benchmarks and the ceiling measurement).
+pub fn w1_body(events: u64) -> Vec<u8> {
+    let mut body = Vec::with_capacity(usize::try_from(events).unwrap_or(0) * 240);
+    for line in feed_lines(0, events) {
+        encode_line(&line.expect("the workload's data serialises"), &mut body);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_matches_the_issue_example() {
+        let data = serde_json::to_string(&PersonNameChanged::new(42)).unwrap();
+        assert_eq!(
+            data,
+            r#"{"id":"00000000-0000-4000-8000-00000000002a","type":"PersonNameChanged","seq":42,"when":"2023-09-26T11:23:30.472906Z","person_id":42,"new_name":{"first_name":"Fred","surname":"Bloggs"}}"#
+        );
+    }
+
+    #[test]
+    fn body_has_an_event_and_a_checkpoint_per_seq() {
+        let body = w1_body(3);
+        let text = String::from_utf8(body).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6);
+        assert!(lines[0].starts_with(r#"{"partition":0,"data":{"id":"#));
+        assert_eq!(lines[5], r#"{"partition":0,"cursor":"3"}"#);
+    }
+}
