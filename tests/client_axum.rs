@@ -577,6 +577,8 @@ struct FailingReader {
 }
 
 impl DataReader for FailingReader {
+    type Data = Box<serde_json::value::RawValue>;
+
     fn read(
         &self,
         _request: FeedRequest,
@@ -696,6 +698,8 @@ struct EndlessReader {
 }
 
 impl DataReader for EndlessReader {
+    type Data = Box<serde_json::value::RawValue>;
+
     fn read(
         &self,
         _request: FeedRequest,

@@ -28,8 +28,10 @@
 //! struct NoEvents;
 //!
 //! impl DataReader for NoEvents {
+//!     type Data = (); // never sends an event
+//!
 //!     fn read(&self, request: FeedRequest)
-//!         -> impl futures_util::Stream<Item = Result<FeedLine, ReadError>> + Send + 'static
+//!         -> impl futures_util::Stream<Item = Result<FeedLine<()>, ReadError>> + Send + 'static
 //!     {
 //!         // Just a checkpoint for each requested partition, at its cursor.
 //!         stream::iter(request.cursors.into_iter().map(|c| Ok(FeedLine::Checkpoint(c))))

@@ -147,6 +147,8 @@ struct FailingReader {
 const SECRET: &str = "db password hunter2 rejected";
 
 impl DataReader for FailingReader {
+    type Data = Box<serde_json::value::RawValue>;
+
     fn read(
         &self,
         _request: FeedRequest,

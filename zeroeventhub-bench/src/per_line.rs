@@ -39,7 +39,7 @@ async fn per_line_response(feed: BenchFeed, query: Option<String>) -> Response {
     let chunks = feed.read(request).map(|line| {
         let line = line.map_err(|_| ResponseAborted)?;
         let mut chunk = Vec::with_capacity(256);
-        encode_line(&line, &mut chunk);
+        encode_line(&line, &mut chunk).map_err(|_| ResponseAborted)?;
         Ok::<_, ResponseAborted>(Bytes::from(chunk))
     });
     let mut response = Body::from_stream(chunks).into_response();

@@ -35,7 +35,9 @@ impl Output {
     /// Writes one feed line and its `\n` (buffered).
     pub(crate) fn write_line(&mut self, line: &FeedLine) -> Result<(), StdoutError> {
         self.line.clear();
-        encode_line(line, &mut self.line);
+        // Raw data is copied as it is: encoding cannot fail.
+        encode_line(line, &mut self.line)
+            .map_err(|error| StdoutError::Failed(io::Error::other(error)))?;
         self.out.write_all(&self.line).map_err(StdoutError::from)
     }
 

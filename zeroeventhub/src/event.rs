@@ -12,9 +12,14 @@ pub type Headers = BTreeMap<String, String>;
 
 /// One event of a feed: its partition, optional headers and its data.
 ///
-/// `data` is kept as raw JSON text, byte for byte as the producer wrote it:
-/// it is never parsed into a [`serde_json::Value`] and written back.
-/// Deserialize it into your own type, once, with [`Event::data_as`].
+/// By default `data` is kept as raw JSON text (`D` = `Box<RawValue>`),
+/// byte for byte as the producer wrote it: it is never parsed into a
+/// [`serde_json::Value`] and written back. Deserialize it into your own
+/// type, once, with [`Event::data_as`]; or let the decoder parse each line
+/// straight into your type (`Event<T>`, from
+/// [`Client::fetch_events_as`](crate::client::Client::fetch_events_as)),
+/// which reads every byte once. A producer may also emit `Event<T>` for
+/// any `T: Serialize`: the encoder writes the data straight into the body.
 ///
 /// # Examples
 ///
@@ -36,13 +41,13 @@ pub type Headers = BTreeMap<String, String>;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct Event<D = Box<RawValue>> {
     /// The partition the event belongs to.
     pub partition_id: u32,
     /// The event's headers, when the producer sent any.
     pub headers: Option<Headers>,
-    /// The event's data: any JSON value, kept as raw text.
-    pub data: Box<RawValue>,
+    /// The event's data: any JSON value, by default kept as raw text.
+    pub data: D,
 }
 
 impl Event {
@@ -71,6 +76,22 @@ impl Event {
         ))
     }
 
+    /// The data as JSON text, exactly as received.
+    pub fn data_json(&self) -> &str {
+        self.data.get()
+    }
+
+    /// Deserializes the data into the caller's type.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the data does not match `T`.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.data.get())
+    }
+}
+
+impl<D> Event<D> {
     /// Adds one header, keeping those already set.
     #[must_use]
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -91,20 +112,6 @@ impl Event {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.as_ref()?.get(name).map(String::as_str)
     }
-
-    /// The data as JSON text, exactly as received.
-    pub fn data_json(&self) -> &str {
-        self.data.get()
-    }
-
-    /// Deserializes the data into the caller's type.
-    ///
-    /// # Errors
-    ///
-    /// Fails when the data does not match `T`.
-    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.data.get())
-    }
 }
 
 impl PartialEq for Event {
@@ -121,15 +128,27 @@ impl Eq for Event {}
 ///
 /// The spec: a checkpoint means "a consumer that has durably applied every
 /// event received *before* this line may resume from this cursor later".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedLine {
+#[derive(Debug, Clone)]
+pub enum FeedLine<D = Box<RawValue>> {
     /// An event.
-    Event(Event),
+    Event(Event<D>),
     /// A checkpoint: the cursor to resume the partition from.
     Checkpoint(Cursor),
 }
 
-impl FeedLine {
+impl PartialEq for FeedLine {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (FeedLine::Event(a), FeedLine::Event(b)) => a == b,
+            (FeedLine::Checkpoint(a), FeedLine::Checkpoint(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for FeedLine {}
+
+impl<D> FeedLine<D> {
     /// The partition the line belongs to.
     pub fn partition_id(&self) -> u32 {
         match self {
@@ -139,13 +158,13 @@ impl FeedLine {
     }
 }
 
-impl From<Event> for FeedLine {
-    fn from(event: Event) -> Self {
+impl<D> From<Event<D>> for FeedLine<D> {
+    fn from(event: Event<D>) -> Self {
         FeedLine::Event(event)
     }
 }
 
-impl From<Cursor> for FeedLine {
+impl<D> From<Cursor> for FeedLine<D> {
     fn from(cursor: Cursor) -> Self {
         FeedLine::Checkpoint(cursor)
     }

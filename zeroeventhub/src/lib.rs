@@ -78,6 +78,6 @@ pub mod server;
 
 pub use cursor::{Cursor, FIRST, InvalidCursor, LAST};
 pub use event::{Event, FeedLine, Headers};
-pub use page::{Page, TypedEvent, TypedPage, TypedPageError};
+pub use page::{Page, TypedPageError};
 pub use receiver::{EventReceiver, ReceiveError, receive_events};
 pub use request::{FeedRequest, HeaderSelection, RequestError};

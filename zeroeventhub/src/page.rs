@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
-use crate::{Cursor, Event, FeedLine, Headers};
+use crate::{Cursor, Event, FeedLine};
 
 /// The lines of one response, sorted for exactly-once processing: per
 /// partition, the latest checkpoint and the events it covers.
@@ -39,21 +40,35 @@ use crate::{Cursor, Event, FeedLine, Headers};
 /// assert_eq!(next, [Cursor::new(0, "1").unwrap(), Cursor::first(1)]);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Page {
-    events: Vec<Event>,
+///
+/// `Page<T>` holds events whose data was deserialized into `T`, from
+/// [`Client::fetch_page_as`](crate::client::Client::fetch_page_as) or
+/// [`Page::into_typed`].
+#[derive(Debug, Clone)]
+pub struct Page<D = Box<RawValue>> {
+    events: Vec<Event<D>>,
     cursors: BTreeMap<u32, Cursor>,
-    pending: BTreeMap<u32, Vec<Event>>,
+    pending: BTreeMap<u32, Vec<Event<D>>>,
 }
 
-impl Page {
+impl<D> Default for Page<D> {
+    fn default() -> Self {
+        Page {
+            events: Vec::new(),
+            cursors: BTreeMap::new(),
+            pending: BTreeMap::new(),
+        }
+    }
+}
+
+impl<D> Page<D> {
     /// An empty page.
     pub fn new() -> Self {
         Page::default()
     }
 
     /// Adds the next line of the response.
-    pub fn push(&mut self, line: FeedLine) {
+    pub fn push(&mut self, line: FeedLine<D>) {
         match line {
             FeedLine::Event(event) => self
                 .pending
@@ -71,7 +86,7 @@ impl Page {
 
     /// The events covered by a checkpoint, in the order received within
     /// each partition: the events to apply.
-    pub fn events(&self) -> &[Event] {
+    pub fn events(&self) -> &[Event<D>] {
         &self.events
     }
 
@@ -88,7 +103,7 @@ impl Page {
 
     /// Events received after the last checkpoint of their partition. Do
     /// not apply them: no cursor of this page moves past them.
-    pub fn uncovered_events(&self) -> impl Iterator<Item = &Event> + '_ {
+    pub fn uncovered_events(&self) -> impl Iterator<Item = &Event<D>> + '_ {
         self.pending.values().flatten()
     }
 
@@ -112,80 +127,79 @@ impl Page {
     }
 
     /// Consumes the page: the covered events and the latest cursors.
-    pub fn into_parts(self) -> (Vec<Event>, Vec<Cursor>) {
+    pub fn into_parts(self) -> (Vec<Event<D>>, Vec<Cursor>) {
         (self.events, self.cursors.into_values().collect())
     }
+}
 
+impl Page {
     /// Deserializes the data of every covered event into `T`.
     ///
     /// # Errors
     ///
     /// Names the first event whose data does not match `T`.
-    pub fn into_typed<T: DeserializeOwned>(self) -> Result<TypedPage<T>, TypedPageError> {
-        let events = self
-            .events
-            .into_iter()
-            .enumerate()
-            .map(|(index, event)| {
-                let data = event.data_as().map_err(|source| TypedPageError {
-                    index,
-                    partition_id: event.partition_id,
-                    source,
-                })?;
-                Ok(TypedEvent {
-                    partition_id: event.partition_id,
-                    headers: event.headers,
-                    data,
+    pub fn into_typed<T: DeserializeOwned>(self) -> Result<Page<T>, TypedPageError> {
+        let typed = |events: Vec<Event>, offset: usize| {
+            events
+                .into_iter()
+                .enumerate()
+                .map(|(index, event)| {
+                    let data = event.data_as().map_err(|source| TypedPageError {
+                        index: offset + index,
+                        partition_id: event.partition_id,
+                        source,
+                    })?;
+                    Ok(Event {
+                        partition_id: event.partition_id,
+                        headers: event.headers,
+                        data,
+                    })
                 })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(TypedPage {
-            events,
-            cursors: self.cursors.into_values().collect(),
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let covered = self.events.len();
+        let mut pending = BTreeMap::new();
+        for (partition_id, events) in self.pending {
+            pending.insert(partition_id, typed(events, covered)?);
+        }
+        Ok(Page {
+            events: typed(self.events, 0)?,
+            cursors: self.cursors,
+            pending,
         })
     }
 }
 
-impl Extend<FeedLine> for Page {
-    fn extend<I: IntoIterator<Item = FeedLine>>(&mut self, lines: I) {
+impl PartialEq for Page {
+    fn eq(&self, other: &Self) -> bool {
+        self.events == other.events
+            && self.cursors == other.cursors
+            && self.pending == other.pending
+    }
+}
+
+impl Eq for Page {}
+
+impl<D> Extend<FeedLine<D>> for Page<D> {
+    fn extend<I: IntoIterator<Item = FeedLine<D>>>(&mut self, lines: I) {
         lines.into_iter().for_each(|line| self.push(line));
     }
 }
 
-impl FromIterator<FeedLine> for Page {
-    fn from_iter<I: IntoIterator<Item = FeedLine>>(lines: I) -> Self {
+impl<D> FromIterator<FeedLine<D>> for Page<D> {
+    fn from_iter<I: IntoIterator<Item = FeedLine<D>>>(lines: I) -> Self {
         let mut page = Page::new();
         page.extend(lines);
         page
     }
 }
 
-/// An event whose data has been deserialized into `T`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TypedEvent<T> {
-    /// The partition the event belongs to.
-    pub partition_id: u32,
-    /// The event's headers, when the producer sent any.
-    pub headers: Option<Headers>,
-    /// The event's data.
-    pub data: T,
-}
-
-/// A [`Page`] whose covered events are deserialized into `T`; built by
-/// [`Page::into_typed`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct TypedPage<T> {
-    /// The covered events, as in [`Page::events`].
-    pub events: Vec<TypedEvent<T>>,
-    /// The latest checkpoint per partition, as in [`Page::cursors`].
-    pub cursors: Vec<Cursor>,
-}
-
 /// An event of a page whose data does not match the requested type.
 #[derive(Debug, thiserror::Error)]
 #[error("event {index} of the page (partition {partition_id}) does not match the type")]
 pub struct TypedPageError {
-    /// The event's 0-based index among the page's covered events.
+    /// The event's 0-based index among the page's events (covered ones
+    /// first, then the uncovered).
     pub index: usize,
     /// The event's partition.
     pub partition_id: u32,
@@ -252,8 +266,8 @@ mod tests {
         .into_iter()
         .collect();
         let typed = page.clone().into_typed::<u8>().unwrap();
-        assert_eq!(typed.events[1].data, 2);
-        assert_eq!(typed.cursors.len(), 2);
+        assert_eq!(typed.events()[1].data, 2);
+        assert_eq!(typed.cursors().len(), 2);
         let error = page.into_typed::<String>().unwrap_err();
         assert_eq!((error.index, error.partition_id), (0, 0));
     }

@@ -19,6 +19,8 @@ use crate::{
 pub const READ_CHUNK: u32 = 256;
 
 impl<DB: Backend> DataReader for EventLog<DB> {
+    type Data = Box<RawValue>;
+
     fn read(
         &self,
         request: FeedRequest,

@@ -85,7 +85,10 @@ where
 /// Every line of `reader`'s answer to `request`, in a form easy to compare:
 /// `"P DATA HEADERS"` for an event, `"P=CURSOR"` for a checkpoint,
 /// `"error: ..."` for an error.
-pub async fn read_lines<R: DataReader>(reader: &R, request: FeedRequest) -> Vec<String> {
+pub async fn read_lines<R>(reader: &R, request: FeedRequest) -> Vec<String>
+where
+    R: DataReader<Data = Box<serde_json::value::RawValue>>,
+{
     reader
         .read(request)
         .map(|line| match line {

@@ -7,6 +7,8 @@ use std::{
 
 use bytes::Bytes;
 use futures_core::Stream;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::Error;
 use crate::{
@@ -22,13 +24,17 @@ pub(super) type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>
 /// Memory stays bounded by the longest line, whatever the size of the
 /// response. The stream ends after the first error. Dropping it closes the
 /// connection and cancels the request.
+///
+/// `EventStream<T>` (from [`Client::fetch_events_as`](super::Client::fetch_events_as))
+/// yields events whose data was deserialized into `T` as each line was
+/// parsed.
 #[must_use = "streams do nothing unless polled"]
-pub struct EventStream {
-    lines: Option<FeedLines<Body>>,
+pub struct EventStream<D = Box<RawValue>> {
+    lines: Option<FeedLines<Body, D>>,
     requested: Vec<u32>,
 }
 
-impl std::fmt::Debug for EventStream {
+impl<D> std::fmt::Debug for EventStream<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStream")
             .field("requested", &self.requested)
@@ -36,10 +42,10 @@ impl std::fmt::Debug for EventStream {
     }
 }
 
-impl EventStream {
+impl<D> EventStream<D> {
     /// A stream over `body`, accepting lines for the `requested`
     /// partitions only (sorted).
-    pub(super) fn new(lines: FeedLines<Body>, requested: Vec<u32>) -> Self {
+    pub(super) fn new(lines: FeedLines<Body, D>, requested: Vec<u32>) -> Self {
         EventStream {
             lines: Some(lines),
             requested,
@@ -55,8 +61,8 @@ impl EventStream {
     }
 }
 
-impl Stream for EventStream {
-    type Item = Result<FeedLine, Error>;
+impl<D: DeserializeOwned> Stream for EventStream<D> {
+    type Item = Result<FeedLine<D>, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();

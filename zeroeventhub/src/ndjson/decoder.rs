@@ -1,8 +1,10 @@
 //! The incremental line decoder: bytes in, feed lines out, no I/O.
 
-use std::fmt;
+use std::{fmt, marker::PhantomData};
 
 use bytes::{Buf, BytesMut};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::line::parse_line;
 use crate::{FeedLine, InvalidCursor};
@@ -11,6 +13,10 @@ use crate::{FeedLine, InvalidCursor};
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 16 * 1024 * 1024;
 
 /// Decodes a feed response body, chunk by chunk, into [`FeedLine`]s.
+///
+/// Event data is deserialized into `D` as each line is parsed: by default
+/// `Box<RawValue>` (raw JSON text); with `Decoder::<T>::typed()` straight
+/// into the caller's type, reading each line only once.
 ///
 /// Chunks may be split anywhere: inside a UTF-8 sequence, between `\r` and
 /// `\n`, inside a JSON string. Lines end only at `\n` (a `\r` before it is
@@ -41,7 +47,7 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 16 * 1024 * 1024;
 /// # Ok::<(), zeroeventhub::ndjson::DecodeError>(())
 /// ```
 #[derive(Debug)]
-pub struct Decoder {
+pub struct Decoder<D = Box<RawValue>> {
     buffer: BytesMut,
     /// How many bytes at the start of `buffer` are known to hold no `\n`.
     scanned: usize,
@@ -49,6 +55,7 @@ pub struct Decoder {
     lines: u64,
     max_line_length: usize,
     failed: bool,
+    data: PhantomData<fn() -> D>,
 }
 
 impl Default for Decoder {
@@ -58,21 +65,34 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    /// A decoder with the [default maximum line length](DEFAULT_MAX_LINE_LENGTH).
+    /// A decoder keeping event data as raw JSON, with the
+    /// [default maximum line length](DEFAULT_MAX_LINE_LENGTH).
     pub fn new() -> Self {
-        Decoder::with_max_line_length(DEFAULT_MAX_LINE_LENGTH)
+        Decoder::typed()
     }
+}
 
-    /// A decoder that fails on lines longer than `max` bytes (a trailing
-    /// `\r` counts, the `\n` does not).
-    pub fn with_max_line_length(max: usize) -> Self {
+impl<D: DeserializeOwned> Decoder<D> {
+    /// A decoder that deserializes event data into `D`, with the
+    /// [default maximum line length](DEFAULT_MAX_LINE_LENGTH). A line whose
+    /// data does not match `D` is a decode error.
+    pub fn typed() -> Self {
         Decoder {
             buffer: BytesMut::new(),
             scanned: 0,
             lines: 0,
-            max_line_length: max,
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
             failed: false,
+            data: PhantomData,
         }
+    }
+
+    /// Makes the decoder fail on lines longer than `max` bytes (a trailing
+    /// `\r` counts, the `\n` does not).
+    #[must_use]
+    pub fn with_max_line_length(mut self, max: usize) -> Self {
+        self.max_line_length = max;
+        self
     }
 
     /// The longest line this decoder accepts.
@@ -99,7 +119,7 @@ impl Decoder {
     ///
     /// Fails on a malformed line or one longer than the maximum; after an
     /// error every call returns `Ok(None)`.
-    pub fn decode(&mut self) -> Result<Option<FeedLine>, DecodeError> {
+    pub fn decode(&mut self) -> Result<Option<FeedLine<D>>, DecodeError> {
         self.next(false)
     }
 
@@ -110,11 +130,11 @@ impl Decoder {
     /// # Errors
     ///
     /// As [`decode`](Decoder::decode).
-    pub fn decode_eof(&mut self) -> Result<Option<FeedLine>, DecodeError> {
+    pub fn decode_eof(&mut self) -> Result<Option<FeedLine<D>>, DecodeError> {
         self.next(true)
     }
 
-    fn next(&mut self, eof: bool) -> Result<Option<FeedLine>, DecodeError> {
+    fn next(&mut self, eof: bool) -> Result<Option<FeedLine<D>>, DecodeError> {
         while !self.failed {
             let line_end = match memchr::memchr(b'\n', &self.buffer[self.scanned..]) {
                 Some(offset) => self.scanned + offset,

@@ -13,7 +13,7 @@ struct Outcome {
 }
 
 fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max: usize) -> Outcome {
-    let mut decoder = Decoder::with_max_line_length(max);
+    let mut decoder = Decoder::new().with_max_line_length(max);
     let mut outcome = Outcome {
         lines: Vec::new(),
         error: None,
@@ -21,7 +21,7 @@ fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max: usize) -> 
     let take = |result: Result<Option<FeedLine>, DecodeError>, outcome: &mut Outcome| match result {
         Ok(Some(line)) => {
             let mut out = Vec::new();
-            encode_line(&line, &mut out);
+            encode_line(&line, &mut out).unwrap();
             outcome.lines.push(String::from_utf8(out).unwrap());
             true
         }
@@ -183,7 +183,7 @@ fn decoder_line_of_exactly_maximum_passes() {
 
 #[test]
 fn decoder_does_not_buffer_beyond_maximum() {
-    let mut decoder = Decoder::with_max_line_length(1024);
+    let mut decoder = Decoder::new().with_max_line_length(1024);
     let mut error = None;
     for _ in 0..100 {
         decoder.push(&[b' '; 100]);
@@ -232,7 +232,7 @@ fn encode_then_decode_round_trips() {
     ];
     let mut body = Vec::new();
     for line in &lines {
-        encode_line(line, &mut body);
+        encode_line(line, &mut body).unwrap();
     }
     let outcome = decode_every_way(&body, DEFAULT_MAX_LINE_LENGTH);
     assert_eq!(outcome.error, None);

@@ -1,11 +1,15 @@
 //! Writing feed lines in their exact wire form.
 
+use serde::Serialize;
+
 use crate::{Event, FeedLine, Headers};
 
 /// Appends `line` and its `\n` to `out`, in the exact wire form:
 ///
 /// - an event: `{"partition":0,"headers":{"a":"b"},"data":...}`, without
-///   the `headers` key when the event has none, `data` copied byte for byte;
+///   the `headers` key when the event has none; raw `data`
+///   (`Box<RawValue>`) is copied byte for byte, any other `D` is
+///   serialized straight into `out`;
 /// - a checkpoint: `{"partition":0,"cursor":"..."}`.
 ///
 /// # Examples
@@ -15,8 +19,8 @@ use crate::{Event, FeedLine, Headers};
 ///
 /// let mut out = Vec::new();
 /// let event = Event::from_data(0, &serde_json::json!({"a": 1}))?.with_header("id", "e1");
-/// encode_line(&FeedLine::Event(event), &mut out);
-/// encode_line(&FeedLine::Checkpoint(Cursor::new(0, "17").unwrap()), &mut out);
+/// encode_line(&FeedLine::Event(event), &mut out)?;
+/// encode_line(&FeedLine::<()>::Checkpoint(Cursor::new(0, "17").unwrap()), &mut out)?;
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
 ///     "{\"partition\":0,\"headers\":{\"id\":\"e1\"},\"data\":{\"a\":1}}\n\
@@ -24,27 +28,44 @@ use crate::{Event, FeedLine, Headers};
 /// );
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-pub fn encode_line(line: &FeedLine, out: &mut Vec<u8>) {
+///
+/// # Errors
+///
+/// Fails only when `D`'s `Serialize` implementation fails (raw data never
+/// does); `out` is then left as it was.
+pub fn encode_line<D: Serialize>(
+    line: &FeedLine<D>,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
     match line {
-        FeedLine::Event(event) => encode_event(event, out),
+        FeedLine::Event(event) => {
+            let start = out.len();
+            encode_event(event, out).inspect_err(|_| out.truncate(start))
+        }
         FeedLine::Checkpoint(cursor) => {
             write_partition(cursor.partition_id(), out);
             out.extend_from_slice(b",\"cursor\":");
             write_str(cursor.as_str(), out);
             out.extend_from_slice(b"}\n");
+            Ok(())
         }
     }
 }
 
-fn encode_event(event: &Event, out: &mut Vec<u8>) {
+fn encode_event<D: Serialize>(
+    event: &Event<D>,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
     write_partition(event.partition_id, out);
     if let Some(headers) = &event.headers {
         out.extend_from_slice(b",\"headers\":");
         write_headers(headers, out);
     }
     out.extend_from_slice(b",\"data\":");
-    out.extend_from_slice(event.data.get().as_bytes());
+    // A `RawValue` is written verbatim; other types are serialized here.
+    serde_json::to_writer(&mut *out, &event.data)?;
     out.extend_from_slice(b"}\n");
+    Ok(())
 }
 
 fn write_partition(partition_id: u32, out: &mut Vec<u8>) {
@@ -104,8 +125,33 @@ mod tests {
 
     fn encoded(line: FeedLine) -> String {
         let mut out = Vec::new();
-        encode_line(&line, &mut out);
+        encode_line(&line, &mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn typed_data_is_serialized_in_place() {
+        let mut out = Vec::new();
+        let event = Event {
+            partition_id: 1,
+            headers: None,
+            data: serde_json::json!({"a": [1, "x"]}),
+        };
+        encode_line(&FeedLine::Event(event), &mut out).unwrap();
+        assert_eq!(out, b"{\"partition\":1,\"data\":{\"a\":[1,\"x\"]}}\n");
+    }
+
+    #[test]
+    fn failed_serialization_leaves_the_buffer_as_it_was() {
+        let mut out = b"kept\n".to_vec();
+        let bad = std::collections::HashMap::from([(vec![1u8], 1)]);
+        let event = Event {
+            partition_id: 0,
+            headers: None,
+            data: bad,
+        };
+        assert!(encode_line(&FeedLine::Event(event), &mut out).is_err());
+        assert_eq!(out, b"kept\n");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Parsing of one feed line (without its `\n`) into a [`FeedLine`].
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
 use super::DecodeErrorKind;
@@ -8,7 +8,8 @@ use crate::{Cursor, Event, FeedLine, Headers};
 
 /// The keys of a line this library understands; others are ignored.
 #[derive(Deserialize)]
-struct WireLine<'a> {
+#[serde(bound(deserialize = "D: DeserializeOwned"))]
+struct WireLine<'a, D> {
     #[serde(borrow, default)]
     partition: Option<&'a RawValue>,
     #[serde(default, deserialize_with = "present")]
@@ -16,7 +17,7 @@ struct WireLine<'a> {
     #[serde(default)]
     headers: Option<Headers>,
     #[serde(default, deserialize_with = "present")]
-    data: Option<Box<RawValue>>,
+    data: Option<D>,
 }
 
 /// Deserializes a key that is present into `Some`, even when its value is
@@ -32,7 +33,12 @@ where
 
 /// Parses one line. `Ok(None)` means the line is skipped: blank, or
 /// carrying neither `cursor` nor `data`.
-pub(super) fn parse_line(line: &[u8]) -> Result<Option<FeedLine>, DecodeErrorKind> {
+///
+/// `data` is deserialized into `D` in the same pass: `Box<RawValue>` keeps
+/// it as raw text, any other type is the consumer's own.
+pub(super) fn parse_line<D: DeserializeOwned>(
+    line: &[u8],
+) -> Result<Option<FeedLine<D>>, DecodeErrorKind> {
     // The spec: "Only `\n` ends a line. A `\r` before it is tolerated."
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match line.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -41,7 +47,7 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Option<FeedLine>, DecodeErrorKin
         Some(b'{') => {}
         Some(_) => return Err(DecodeErrorKind::NotAnObject),
     }
-    let wire: WireLine<'_> = serde_json::from_slice(line).map_err(DecodeErrorKind::Json)?;
+    let wire: WireLine<'_, D> = serde_json::from_slice(line).map_err(DecodeErrorKind::Json)?;
     // "A line with a `cursor` key is a checkpoint; otherwise a line with a
     // `data` key is an event; a line with neither is skipped."
     if let Some(value) = wire.cursor {
@@ -72,6 +78,23 @@ mod tests {
 
     fn parse(line: &str) -> Result<Option<FeedLine>, DecodeErrorKind> {
         parse_line(line.as_bytes())
+    }
+
+    #[test]
+    fn data_parses_straight_into_the_callers_type() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Point {
+            x: i32,
+        }
+        let line = br#"{"partition":1,"data":{"x":7},"extra":[1]}"#;
+        let Some(FeedLine::Event(event)) = parse_line::<Point>(line).unwrap() else {
+            panic!("expected an event")
+        };
+        assert_eq!(event.data, Point { x: 7 });
+        assert!(matches!(
+            parse_line::<Point>(br#"{"partition":1,"data":{"y":7}}"#),
+            Err(DecodeErrorKind::Json(_))
+        ));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::{
 
 use futures_core::Stream;
 use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::{DecodeError, Decoder};
 use crate::FeedLine;
@@ -39,9 +41,10 @@ pub trait FeedLinesExt<B, E>: Stream<Item = Result<B, E>> + Sized {
         self.feed_lines_with(Decoder::new())
     }
 
-    /// Decodes the chunks with `decoder` (for example one with another
-    /// maximum line length).
-    fn feed_lines_with(self, decoder: Decoder) -> FeedLines<Self> {
+    /// Decodes the chunks with `decoder`: one with another maximum line
+    /// length, or one that deserializes event data into your type
+    /// ([`Decoder::typed`]).
+    fn feed_lines_with<D>(self, decoder: Decoder<D>) -> FeedLines<Self, D> {
         FeedLines {
             body: self,
             decoder,
@@ -59,29 +62,30 @@ pin_project! {
     /// It ends after the first error, whether from the body or the decoder.
     #[derive(Debug)]
     #[must_use = "streams do nothing unless polled"]
-    pub struct FeedLines<S> {
+    pub struct FeedLines<S, D = Box<RawValue>> {
         #[pin]
         body: S,
-        decoder: Decoder,
+        decoder: Decoder<D>,
         body_ended: bool,
         finished: bool,
     }
 }
 
-impl<S> FeedLines<S> {
+impl<S, D> FeedLines<S, D> {
     /// The decoder, for example to ask it for the number of the line
     /// returned last ([`Decoder::lines_read`]).
-    pub fn decoder(&self) -> &Decoder {
+    pub fn decoder(&self) -> &Decoder<D> {
         &self.decoder
     }
 }
 
-impl<S, B, E> Stream for FeedLines<S>
+impl<S, B, E, D> Stream for FeedLines<S, D>
 where
     S: Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
+    D: DeserializeOwned,
 {
-    type Item = Result<FeedLine, FeedLinesError<E>>;
+    type Item = Result<FeedLine<D>, FeedLinesError<E>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();

@@ -8,6 +8,7 @@ use std::{
 use bytes::Bytes;
 use futures_core::Stream;
 use pin_project_lite::pin_project;
+use serde::Serialize;
 
 use super::{ReadError, ResponseAborted};
 use crate::{FeedLine, ndjson::encode_line};
@@ -30,7 +31,7 @@ pin_project! {
     /// use zeroeventhub::{server::EncodeLines, Cursor, FeedLine};
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let lines = stream::iter([Ok(FeedLine::Checkpoint(Cursor::new(0, "5").unwrap()))]);
+    /// let lines = stream::iter([Ok(FeedLine::<()>::Checkpoint(Cursor::new(0, "5").unwrap()))]);
     /// let chunks: Vec<_> = EncodeLines::new(lines).collect().await;
     /// assert_eq!(chunks[0].as_ref().unwrap().as_ref(), b"{\"partition\":0,\"cursor\":\"5\"}\n");
     /// # });
@@ -66,9 +67,10 @@ impl<S> EncodeLines<S> {
     }
 }
 
-impl<S> Stream for EncodeLines<S>
+impl<S, D> Stream for EncodeLines<S>
 where
-    S: Stream<Item = Result<FeedLine, ReadError>>,
+    S: Stream<Item = Result<FeedLine<D>, ReadError>>,
+    D: Serialize,
 {
     type Item = Result<Bytes, ResponseAborted>;
 
@@ -94,7 +96,11 @@ where
                     if this.buffer.capacity() == 0 {
                         this.buffer.reserve(CHUNK_TARGET + CHUNK_TARGET / 4);
                     }
-                    encode_line(&line, this.buffer);
+                    if let Err(error) = encode_line(&line, this.buffer) {
+                        tracing::error!(%error, "feed response aborted: an event's data failed to serialize");
+                        *this.state = State::Failed;
+                        continue;
+                    }
                     if this.buffer.len() >= CHUNK_TARGET {
                         return Poll::Ready(Some(Ok(take(this.buffer))));
                     }
@@ -143,7 +149,8 @@ mod tests {
 
     #[tokio::test]
     async fn buffered_lines_are_sent_when_the_reader_pauses() {
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let (sender, receiver) =
+            tokio::sync::mpsc::unbounded_channel::<Result<FeedLine, ReadError>>();
         let lines = tokio_stream_from(receiver);
         let mut chunks = Box::pin(EncodeLines::new(lines));
         sender

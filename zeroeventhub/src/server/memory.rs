@@ -8,6 +8,7 @@ use std::{
 
 use futures_core::Stream;
 use futures_util::{future::Either, stream};
+use serde_json::value::RawValue;
 
 use super::{DataReader, ReadError, parse_position, position_cursor};
 use crate::{Cursor, Event, FeedLine, FeedRequest, HeaderSelection};
@@ -144,6 +145,8 @@ impl MemoryLog {
 }
 
 impl DataReader for MemoryLog {
+    type Data = Box<RawValue>;
+
     fn read(
         &self,
         request: FeedRequest,

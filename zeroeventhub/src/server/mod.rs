@@ -13,6 +13,7 @@ mod position;
 mod respond;
 
 use futures_core::Stream;
+use serde::Serialize;
 
 pub use encode::{CHUNK_TARGET, EncodeLines};
 pub use error::{ReadError, ResponseAborted};
@@ -57,6 +58,8 @@ use crate::{FeedLine, FeedRequest};
 /// struct Log(Arc<Vec<serde_json::Value>>); // one partition, cursor = position
 ///
 /// impl DataReader for Log {
+///     type Data = Box<serde_json::value::RawValue>;
+///
 ///     fn read(&self, request: FeedRequest)
 ///         -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static
 ///     {
@@ -81,9 +84,15 @@ use crate::{FeedLine, FeedRequest};
 /// }
 /// ```
 pub trait DataReader: Send + Sync + 'static {
+    /// The type of the events' data: `Box<RawValue>` for JSON text kept as
+    /// is (what [`Event::from_data`](crate::Event::from_data) makes), or
+    /// your own type, which the encoder then serializes straight into the
+    /// response body, without an intermediate string.
+    type Data: Serialize + Send + 'static;
+
     /// The lines answering `request`, in order.
     fn read(
         &self,
         request: FeedRequest,
-    ) -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static;
+    ) -> impl Stream<Item = Result<FeedLine<Self::Data>, ReadError>> + Send + 'static;
 }
