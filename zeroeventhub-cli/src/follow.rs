@@ -63,9 +63,7 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
             // retried with exponential back-off and jitter, capped."
             Err(error) if error.is_transient() => {
                 // A producer's `Retry-After` is a floor for the delay.
-                let delay = backoff
-                    .next_delay()
-                    .max(error.retry_after().unwrap_or_default());
+                let delay = backoff.next_delay_after(&error);
                 report(&format!(
                     "{} (attempt {}); retrying in {}",
                     describe_feed_error(&error),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, anyhow, bail};
 use zeroeventhub::{Cursor, Event};
-use zeroeventhub_sqlx::sqlx;
+use zeroeventhub_sqlx::{headers_json, sqlx};
 
 use crate::database::{Database, Pool};
 
@@ -263,15 +263,4 @@ fn show(cursors: &BTreeMap<u32, Cursor>, followed: &[Cursor]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The event's headers as stored: a JSON object (names in order), or NULL
-/// when it has none.
-fn headers_json(event: &Event) -> Option<String> {
-    let headers = event
-        .headers
-        .as_ref()
-        .filter(|headers| !headers.is_empty())?;
-    // A map of strings to strings always serializes.
-    serde_json::to_string(headers).ok()
 }

@@ -67,7 +67,7 @@ pub use backend::Backend;
 pub use consume::consume;
 pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, SqlCursorStore};
 pub use error::Error;
-pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK};
+pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK, headers_json};
 pub use partition::partition_for;
 pub use sqlx;
 pub use zeroeventhub;

@@ -306,8 +306,10 @@ impl<DB: Backend> EventLog<DB> {
     }
 }
 
-/// The event's headers as stored: a JSON object, or NULL when there are none.
-fn headers_json(event: &Event) -> Option<String> {
+/// The event's headers in the form an [`EventLog`] stores them: a JSON
+/// object of strings (names in order), or `None` (NULL) when the event has
+/// no headers or an empty map.
+pub fn headers_json(event: &Event) -> Option<String> {
     let headers = event
         .headers
         .as_ref()

@@ -44,6 +44,13 @@ impl Backoff {
         ceiling.mul_f64(fastrand::f64())
     }
 
+    /// The delay before retrying after `error`: [`next_delay`](Backoff::next_delay),
+    /// but never less than the producer's `Retry-After`. Counts the failure.
+    pub fn next_delay_after(&mut self, error: &crate::client::Error) -> Duration {
+        self.next_delay()
+            .max(error.retry_after().unwrap_or_default())
+    }
+
     /// How many failures in a row so far.
     pub fn failures(&self) -> u32 {
         self.attempt

@@ -92,9 +92,7 @@ where
         let page = match fetched {
             Ok(page) => page,
             Err(error) if error.is_transient() => {
-                let delay = backoff
-                    .next_delay()
-                    .max(error.retry_after().unwrap_or_default());
+                let delay = backoff.next_delay_after(&error);
                 tracing::warn!(%error, cursor = cursor.as_str(), retry_in = ?delay, "fetch failed; retrying");
                 report_stuck(&backoff, config, &cursor);
                 if wait(&mut stop, delay).await {
