@@ -48,7 +48,13 @@ struct Orders {
     /// A SQLite file in which the handler logs, outside its transaction,
     /// each event it starts on: (partition, owner), in order.
     ownership_log: Option<PathBuf>,
+    /// The longest pause after applying an event, in microseconds.
+    max_dawdle_us: u64,
 }
+
+/// How long a consumer pauses at most after applying an event: enough for
+/// kills to land between applying and committing.
+const DAWDLE_US: u64 = 5000;
 
 /// The consumer's database.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +95,7 @@ async fn consume<DB: AppliedDb>(pool: Pool<DB>, orders: Orders) {
     let handler = Applier {
         owner: orders.owner.clone(),
         ownership_log,
+        max_dawdle_us: orders.max_dawdle_us,
     };
     let config = ConsumerConfig {
         partitions: orders.partitions.clone(),
@@ -120,6 +127,7 @@ async fn consume<DB: AppliedDb>(pool: Pool<DB>, orders: Orders) {
 struct Applier {
     owner: String,
     ownership_log: Option<Pool<Sqlite>>,
+    max_dawdle_us: u64,
 }
 
 impl<DB: AppliedDb> Handler<Transaction<'static, DB>> for Applier {
@@ -144,7 +152,7 @@ impl<DB: AppliedDb> Handler<Transaction<'static, DB>> for Applier {
             self.owner.clone(),
         )
         .await?;
-        tokio::time::sleep(Duration::from_micros(fastrand::u64(0..=5000))).await;
+        tokio::time::sleep(Duration::from_micros(fastrand::u64(0..=self.max_dawdle_us))).await;
         Ok(())
     }
 }
@@ -279,6 +287,7 @@ async fn killed_and_restarted<DB: AppliedDb>(
         lease_ttl_ms: 500,
         ends: end_strings(&events, PARTITIONS),
         ownership_log: None,
+        max_dawdle_us: DAWDLE_US,
     };
 
     let seed = fastrand::u64(..);
@@ -302,6 +311,7 @@ async fn killed_and_restarted<DB: AppliedDb>(
     let handler = Applier {
         owner: "last".to_owned(),
         ownership_log: None,
+        max_dawdle_us: DAWDLE_US,
     };
     let config = ConsumerConfig {
         page_size_hint: Some(5),
@@ -381,6 +391,9 @@ async fn two_processes<DB: AppliedDb>(
         lease_ttl_ms: 3000,
         ends: end_strings(&events, PARTITIONS),
         ownership_log: Some(log_path),
+        // A dawdles four times longer than B, so that it is still at work
+        // on its partitions when B has started and A is killed.
+        max_dawdle_us: 4 * DAWDLE_US,
     };
 
     // Rows applied by each (partition, owner).
@@ -417,6 +430,7 @@ async fn two_processes<DB: AppliedDb>(
     let mut b = spawn(&Orders {
         partitions: Vec::new(),
         owner: "B".to_owned(),
+        max_dawdle_us: DAWDLE_US,
         ..orders.clone()
     });
     busy("B", [2, 3]).await;
