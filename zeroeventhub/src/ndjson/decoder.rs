@@ -220,6 +220,8 @@ pub enum DecodeErrorKind {
         /// The maximum, in bytes.
         max: usize,
     },
+    /// The line is not valid UTF-8.
+    InvalidUtf8(std::str::Utf8Error),
     /// The line is JSON but not a JSON object.
     NotAnObject,
     /// The line is not valid JSON, or a known key has the wrong type.
@@ -239,6 +241,7 @@ impl fmt::Display for DecodeErrorKind {
             DecodeErrorKind::LineTooLong { max } => {
                 write!(f, "line longer than the maximum of {max} bytes")
             }
+            DecodeErrorKind::InvalidUtf8(error) => write!(f, "line is not UTF-8: {error}"),
             DecodeErrorKind::NotAnObject => f.write_str("line is not a JSON object"),
             DecodeErrorKind::Json(error) => write!(f, "invalid JSON: {error}"),
             DecodeErrorKind::MissingPartition => f.write_str("missing `partition`"),

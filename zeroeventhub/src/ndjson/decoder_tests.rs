@@ -152,7 +152,12 @@ fn decoder_rejects_truncated_last_line() {
 fn decoder_rejects_invalid_utf8() {
     let body = b"{\"partition\":0,\"data\":\"\xff\"}\n";
     let outcome = decode_every_way(body, DEFAULT_MAX_LINE_LENGTH);
-    assert!(outcome.error.unwrap().starts_with("line 1: invalid JSON"));
+    let error = outcome.error.unwrap();
+    assert!(error.starts_with("line 1: line is not UTF-8"), "{error}");
+    // Also in the value of a key the decoder otherwise ignores.
+    let body = b"{\"partition\":0,\"data\":1,\"note\":\"\xc3\"}\n";
+    let error = decode_every_way(body, DEFAULT_MAX_LINE_LENGTH).error.unwrap();
+    assert!(error.starts_with("line 1: line is not UTF-8"), "{error}");
 }
 
 #[test]

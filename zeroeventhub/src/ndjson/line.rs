@@ -1,6 +1,11 @@
 //! Parsing of one feed line (without its `\n`) into a [`FeedLine`].
 
-use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+use std::fmt;
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
 use serde_json::value::RawValue;
 
 use super::DecodeErrorKind;
@@ -9,15 +14,74 @@ use crate::{Cursor, Event, FeedLine, Headers};
 /// The keys of a line this library understands; others are ignored.
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "D: DeserializeOwned"))]
-struct WireLine<'a, D> {
-    #[serde(borrow, default)]
-    partition: Option<&'a RawValue>,
+struct WireLine<D> {
+    #[serde(default)]
+    partition: Partition,
     #[serde(default, deserialize_with = "present")]
     cursor: Option<String>,
     #[serde(default)]
     headers: Option<Headers>,
     #[serde(default, deserialize_with = "present")]
     data: Option<D>,
+}
+
+/// A line's `partition`, read without allocating: the JSON text of an
+/// invalid one is recovered only when it is reported.
+#[derive(Default)]
+enum Partition {
+    /// Absent, or `null`.
+    #[default]
+    Missing,
+    /// An integer in `0..=u32::MAX`.
+    Valid(u32),
+    /// Anything else: a negative, fractional or too large number, a string...
+    Invalid,
+}
+
+impl<'de> Deserialize<'de> for Partition {
+    fn deserialize<De: Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        deserializer.deserialize_any(PartitionVisitor)
+    }
+}
+
+struct PartitionVisitor;
+
+impl<'de> Visitor<'de> for PartitionVisitor {
+    type Value = Partition;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a partition number")
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Partition, E> {
+        Ok(u32::try_from(value).map_or(Partition::Invalid, Partition::Valid))
+    }
+
+    fn visit_unit<E>(self) -> Result<Partition, E> {
+        Ok(Partition::Missing)
+    }
+
+    // Every other JSON value is consumed whole and marked invalid.
+    fn visit_i64<E>(self, _: i64) -> Result<Partition, E> {
+        Ok(Partition::Invalid)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Partition, E> {
+        Ok(Partition::Invalid)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Partition, E> {
+        Ok(Partition::Invalid)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Partition, E> {
+        Ok(Partition::Invalid)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Partition, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Partition::Invalid)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Partition, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Partition::Invalid)
+    }
 }
 
 /// Deserializes a key that is present into `Some`, even when its value is
@@ -47,16 +111,19 @@ pub(super) fn parse_line<D: DeserializeOwned>(
         Some(b'{') => {}
         Some(_) => return Err(DecodeErrorKind::NotAnObject),
     }
-    let wire: WireLine<'_, D> = serde_json::from_slice(line).map_err(DecodeErrorKind::Json)?;
+    // One UTF-8 check of the whole line; serde_json then reads it as text
+    // and need not check every string again.
+    let text = std::str::from_utf8(line).map_err(DecodeErrorKind::InvalidUtf8)?;
+    let wire: WireLine<D> = serde_json::from_str(text).map_err(DecodeErrorKind::Json)?;
     // "A line with a `cursor` key is a checkpoint; otherwise a line with a
     // `data` key is an event; a line with neither is skipped."
     if let Some(value) = wire.cursor {
-        let partition_id = partition(wire.partition)?;
+        let partition_id = partition(wire.partition, text)?;
         let cursor = Cursor::new(partition_id, value).map_err(DecodeErrorKind::InvalidCursor)?;
         Ok(Some(FeedLine::Checkpoint(cursor)))
     } else if let Some(data) = wire.data {
         Ok(Some(FeedLine::Event(Event {
-            partition_id: partition(wire.partition)?,
+            partition_id: partition(wire.partition, text)?,
             headers: wire.headers,
             data,
         })))
@@ -66,10 +133,23 @@ pub(super) fn parse_line<D: DeserializeOwned>(
 }
 
 /// "A `partition` that is missing, not an integer [...] is a protocol error."
-fn partition(raw: Option<&RawValue>) -> Result<u32, DecodeErrorKind> {
-    let raw = raw.ok_or(DecodeErrorKind::MissingPartition)?.get();
-    raw.parse()
-        .map_err(|_| DecodeErrorKind::InvalidPartition(raw.to_owned()))
+fn partition(partition: Partition, line: &str) -> Result<u32, DecodeErrorKind> {
+    match partition {
+        Partition::Valid(id) => Ok(id),
+        Partition::Missing => Err(DecodeErrorKind::MissingPartition),
+        Partition::Invalid => Err(DecodeErrorKind::InvalidPartition(partition_text(line))),
+    }
+}
+
+/// The JSON text of a line's `partition`, read again for the error message.
+fn partition_text(line: &str) -> String {
+    #[derive(Deserialize)]
+    struct PartitionOnly<'a> {
+        #[serde(borrow)]
+        partition: &'a RawValue,
+    }
+    serde_json::from_str::<PartitionOnly<'_>>(line)
+        .map_or_else(|_| String::new(), |only| only.partition.get().to_owned())
 }
 
 #[cfg(test)]
@@ -143,7 +223,16 @@ mod tests {
             parse(r#"{"partition":null,"cursor":"a"}"#),
             Err(DecodeErrorKind::MissingPartition)
         ));
-        for bad in ["1.5", "-1", "\"0\"", "1e2", "4294967296", "true"] {
+        for bad in [
+            "1.5",
+            "-1",
+            "\"0\"",
+            "1e2",
+            "4294967296",
+            "true",
+            "[1, {}]",
+            "{\"a\": [0]}",
+        ] {
             let line = format!(r#"{{"partition":{bad},"data":1}}"#);
             match parse(&line) {
                 Err(DecodeErrorKind::InvalidPartition(text)) => assert_eq!(text, bad),
