@@ -1,5 +1,9 @@
 //! The suite in `--quick` mode, as CI runs it: it must work end to end and
 //! print every workload. No assertion on any figure.
+//!
+//! The follow workload with `zeh` runs only when `zeh` was built beside
+//! `bench` (`cargo test --workspace` builds it); otherwise it is skipped.
+//! The other SQL workloads always run.
 
 use std::process::Command;
 
@@ -24,8 +28,18 @@ fn quick_suite_runs_every_workload() {
         "W2 paged",
         "W1 per-line framing",
         "W3 tailing",
+        "W1 from SQLite log",
+        "follow into SQLite (zeh)",
+        "consume into SQLite (library)",
     ] {
         assert!(stdout.contains(workload), "no {workload:?} in:\n{stdout}");
+    }
+    for workload in ["W1 from SQLite log", "consume into SQLite (library)"] {
+        let row = stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("| {workload} | ours |")))
+            .unwrap_or_else(|| panic!("no row of {workload:?} in:\n{stdout}"));
+        assert!(!row.contains("skipped"), "{workload:?} did not run: {row}");
     }
     assert!(stdout.contains("| workload |"), "no table in:\n{stdout}");
     assert!(

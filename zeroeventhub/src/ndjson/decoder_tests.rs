@@ -156,7 +156,9 @@ fn decoder_rejects_invalid_utf8() {
     assert!(error.starts_with("line 1: line is not UTF-8"), "{error}");
     // Also in the value of a key the decoder otherwise ignores.
     let body = b"{\"partition\":0,\"data\":1,\"note\":\"\xc3\"}\n";
-    let error = decode_every_way(body, DEFAULT_MAX_LINE_LENGTH).error.unwrap();
+    let error = decode_every_way(body, DEFAULT_MAX_LINE_LENGTH)
+        .error
+        .unwrap();
     assert!(error.starts_with("line 1: line is not UTF-8"), "{error}");
 }
 

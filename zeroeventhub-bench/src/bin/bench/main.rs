@@ -6,10 +6,10 @@
 //!
 //! Without a subcommand, runs the suite: for each workload it starts this
 //! same executable as `bench server` and, per run, as `bench consume` (or
-//! curl, wrk, `bench load`), all separate processes, reads the server's CPU
-//! time and peak RSS from `/proc`, and prints Markdown tables of medians
-//! with min–max. With `--python`, the same workloads run against the Python
-//! reference and our figures are printed as ratios against it. One binary,
+//! curl, wrk, `bench load`, `zeh`), all separate processes, reads the
+//! server's CPU time and peak RSS from `/proc`, and prints Markdown tables
+//! of medians with min–max. With `--python`, the same workloads run against
+//! the Python reference and our figures are printed as ratios against it. One binary,
 //! so that `cargo run` always rebuilds every part of the suite. See
 //! `BENCHMARKS.md` at the repository root.
 // A benchmark binary: printing its report and figures is its interface.
@@ -22,8 +22,12 @@ mod procs;
 mod python;
 mod report;
 mod server;
+mod sql_consume;
+mod sql_server;
+mod sqlite;
 mod suite;
 mod workloads;
+mod zeh;
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +49,10 @@ enum Part {
     Server(server::ServerArgs),
     /// Our consumer (W1, W2): prints one JSON line of figures.
     Consume(client::ConsumeArgs),
+    /// Our producer on a SQLite event log it fills first: prints `listening on URL`.
+    SqlServer(sql_server::SqlServerArgs),
+    /// The library's consumer runtime into a SQLite store: prints one JSON line of figures.
+    SqlConsume(sql_consume::SqlConsumeArgs),
     /// One untimed page from `_first`: prints its body size as JSON.
     Probe(client::ProbeArgs),
     /// W3's load generator for machines without wrk: prints JSON.
@@ -66,6 +74,8 @@ fn main() -> anyhow::Result<()> {
         None => suite::run(&cli.suite),
         Some(Part::Server(args)) => server::run(args),
         Some(Part::Consume(args)) => client::run_consume(&args),
+        Some(Part::SqlServer(args)) => sql_server::run(args),
+        Some(Part::SqlConsume(args)) => sql_consume::run(&args),
         Some(Part::Probe(args)) => client::run_probe(&args),
         Some(Part::Load(args)) => load_gen::run(&args),
         Some(Part::Ceiling { events, repeat }) => {

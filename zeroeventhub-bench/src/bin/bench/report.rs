@@ -18,13 +18,25 @@ pub(crate) struct Measurement {
 /// The whole report, as Markdown.
 pub(crate) fn render(measurements: &[Measurement], ceiling: &Ceiling, targets: bool) -> String {
     let mut out = String::new();
-    stream_table(&mut out, measurements);
-    load_table(&mut out, measurements);
+    let has = |workloads: &[Workload]| measurements.iter().any(|m| workloads.contains(&m.workload));
+    // (--only may leave either table, and the targets, without a row.)
+    if measurements.iter().any(|m| m.workload != Workload::W3) {
+        stream_table(&mut out, measurements);
+    }
+    if has(&[Workload::W3]) {
+        load_table(&mut out, measurements);
+    }
     ceiling_line(&mut out, ceiling);
     if measurements.iter().any(|m| m.side == Side::Python) {
         ratios(&mut out, measurements);
     }
-    if targets {
+    let target_workloads = [
+        Workload::W1,
+        Workload::W1ServerAlone,
+        Workload::W2,
+        Workload::W3,
+    ];
+    if targets && has(&target_workloads) {
         target_table(&mut out, measurements, ceiling);
     }
     out

@@ -11,7 +11,8 @@ use crate::{
     procs::which,
     python::Python,
     report::{self, Measurement},
-    workloads::{Outcome, Settings, Side, Suite, Workload},
+    workloads::{FOLLOW_PAGE, Outcome, Settings, Side, Suite, Workload},
+    zeh,
 };
 
 /// Options of the suite (`bench` without a subcommand).
@@ -59,15 +60,15 @@ pub(crate) enum GeneratorChoice {
 
 /// Runs the suite and prints the report.
 pub(crate) fn run(args: &SuiteArgs) -> anyhow::Result<()> {
-    let suite = suite(args)?;
-    let settings = &suite.settings;
     let workloads: Vec<Workload> = Workload::ALL
         .into_iter()
         .filter(|w| args.only.is_empty() || args.only.contains(w))
         .collect();
+    let suite = suite(args, &workloads)?;
+    let settings = &suite.settings;
 
     println!("# ZeroEventHub benchmark suite\n");
-    print_setup(&suite, args);
+    print_setup(&suite, args, &workloads);
 
     let mut sides = vec![Side::Ours];
     if suite.python.is_some() {
@@ -116,7 +117,7 @@ pub(crate) fn run(args: &SuiteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn suite(args: &SuiteArgs) -> anyhow::Result<Suite> {
+fn suite(args: &SuiteArgs, workloads: &[Workload]) -> anyhow::Result<Suite> {
     let quick = args.quick;
     let settings = Settings {
         events: args
@@ -143,16 +144,30 @@ fn suite(args: &SuiteArgs) -> anyhow::Result<Suite> {
     } else {
         None
     };
+    // Built (if need be) before anything is measured.
+    let zeh = if workloads.contains(&Workload::FollowSqliteZeh) {
+        let located = zeh::locate(quick);
+        if let Err(why) = &located {
+            eprintln!(
+                "bench: {}: skipped: {why}",
+                Workload::FollowSqliteZeh.name()
+            );
+        }
+        located
+    } else {
+        Err("not selected".into())
+    };
     Ok(Suite {
         settings,
         exe,
         curl: which("curl"),
         generator,
         python,
+        zeh,
     })
 }
 
-fn print_setup(suite: &Suite, args: &SuiteArgs) {
+fn print_setup(suite: &Suite, args: &SuiteArgs, workloads: &[Workload]) {
     let s = &suite.settings;
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -198,5 +213,15 @@ fn print_setup(suite: &Suite, args: &SuiteArgs) {
             n => format!("tokio multi-thread, {n} workers"),
         }
     );
+    if workloads.iter().any(|w| w.is_sql()) {
+        println!(
+            "- SQL: SQLite files (WAL, synchronous FULL) in a temporary directory; follow workloads \
+             in pages of {FOLLOW_PAGE}; zeh: {}",
+            match &suite.zeh {
+                Ok(zeh) => zeh.display().to_string(),
+                Err(why) => why.clone(),
+            }
+        );
+    }
     println!();
 }

@@ -1,5 +1,10 @@
 //! The workloads, each measured with a freshly started server (so its peak
-//! RSS is the workload's own), one warm-up request, then timed runs.
+//! RSS is the workload's own), one warm-up request, then timed runs. The
+//! SQL workloads are in [`sql`].
+
+mod sql;
+
+pub(crate) use sql::FOLLOW_PAGE;
 
 use std::{path::PathBuf, process::Command};
 
@@ -26,15 +31,24 @@ pub(crate) enum Workload {
     W1PerLine,
     /// 16 connections requesting a 100-event page for 10 s.
     W3,
+    /// W1 from a producer serving a SQLite event log (`bench sql-server`).
+    W1Sqlite,
+    /// `zeh follow --store sqlite:` from `_first` until caught up.
+    FollowSqliteZeh,
+    /// The library's consumer runtime into a SQLite store (`bench sql-consume`).
+    ConsumeSqlite,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 5] = [
+    pub(crate) const ALL: [Workload; 8] = [
         Workload::W1,
         Workload::W1ServerAlone,
         Workload::W2,
         Workload::W1PerLine,
         Workload::W3,
+        Workload::W1Sqlite,
+        Workload::FollowSqliteZeh,
+        Workload::ConsumeSqlite,
     ];
 
     /// The name printed in the tables.
@@ -45,7 +59,19 @@ impl Workload {
             Workload::W2 => "W2 paged",
             Workload::W1PerLine => "W1 per-line framing",
             Workload::W3 => "W3 tailing",
+            Workload::W1Sqlite => "W1 from SQLite log",
+            Workload::FollowSqliteZeh => "follow into SQLite (zeh)",
+            Workload::ConsumeSqlite => "consume into SQLite (library)",
         }
+    }
+
+    /// Whether the workload needs the SQL crate, which the Python
+    /// reference has no counterpart of.
+    pub(crate) fn is_sql(self) -> bool {
+        matches!(
+            self,
+            Workload::W1Sqlite | Workload::FollowSqliteZeh | Workload::ConsumeSqlite
+        )
     }
 }
 
@@ -124,6 +150,8 @@ pub(crate) struct Suite {
     pub(crate) curl: Option<PathBuf>,
     pub(crate) generator: Generator,
     pub(crate) python: Option<Python>,
+    /// `zeh` for the follow workload, or why that workload is skipped.
+    pub(crate) zeh: Result<PathBuf, String>,
 }
 
 impl Suite {
@@ -136,6 +164,9 @@ impl Suite {
         full_body_bytes: Option<u64>,
     ) -> Outcome {
         let events = self.settings.events;
+        if side == Side::Python && workload.is_sql() {
+            return Outcome::Skipped("the reference has no SQL event log / store".into());
+        }
         let result = match workload {
             Workload::W1 => self.consume(side, events, false, None),
             Workload::W2 => self.consume(side, SMALL_PAGE, false, full_body_bytes),
@@ -147,6 +178,9 @@ impl Suite {
             Workload::W1PerLine => self.consume(side, events, true, None),
             Workload::W1ServerAlone => self.server_alone(side),
             Workload::W3 => self.tailing(side),
+            Workload::W1Sqlite => self.w1_sqlite(),
+            Workload::FollowSqliteZeh => self.follow_zeh(),
+            Workload::ConsumeSqlite => self.consume_sqlite(),
         };
         result.unwrap_or_else(|error| Outcome::Failed(format!("{error:#}")))
     }
@@ -221,6 +255,17 @@ impl Suite {
         known_body_bytes: Option<u64>,
     ) -> anyhow::Result<Outcome> {
         let server = self.start_server(side, per_line)?;
+        self.consume_from(&server, side, page_size, known_body_bytes)
+    }
+
+    /// The runs of a consumer process against `server`, after one warm-up.
+    fn consume_from(
+        &self,
+        server: &Server,
+        side: Side,
+        page_size: u64,
+        known_body_bytes: Option<u64>,
+    ) -> anyhow::Result<Outcome> {
         let probed = self.probe(server.url(), page_size)?;
         let body_bytes = if page_size >= self.settings.events {
             Some(probed)
@@ -230,26 +275,7 @@ impl Suite {
         let mut samples = Vec::new();
         for _ in 0..self.runs(side) {
             let client = self.client_command(side, server.url(), page_size)?;
-            let cpu_before = server.cpu_seconds()?;
-            let report = run_json(client)?;
-            let server_cpu_s = server.cpu_seconds()? - cpu_before;
-            let number = |name: &str| {
-                report[name]
-                    .as_f64()
-                    .with_context(|| format!("no {name} in {report}"))
-            };
-            let events = report["events"].as_u64();
-            ensure!(
-                events == Some(self.settings.events),
-                "the client read {events:?} events, {} expected",
-                self.settings.events
-            );
-            samples.push(Sample {
-                wall_s: number("wall_s")?,
-                client_cpu_s: Some(number("cpu_s")?),
-                client_rss_kib: report["peak_rss_kib"].as_u64(),
-                server_cpu_s,
-            });
+            samples.push(self.client_run(server, client)?);
         }
         Ok(Outcome::Stream(StreamRuns {
             samples,
@@ -257,6 +283,32 @@ impl Suite {
             body_bytes,
             server_rss_kib: server.peak_rss_kib()?,
         }))
+    }
+
+    /// One run of a client that prints a JSON line of figures (`wall_s`,
+    /// `events`, `cpu_s`, `peak_rss_kib`), with the server's CPU time
+    /// meanwhile; the client must have read the whole feed.
+    fn client_run(&self, server: &Server, client: Command) -> anyhow::Result<Sample> {
+        let cpu_before = server.cpu_seconds()?;
+        let report = run_json(client)?;
+        let server_cpu_s = server.cpu_seconds()? - cpu_before;
+        let number = |name: &str| {
+            report[name]
+                .as_f64()
+                .with_context(|| format!("no {name} in {report}"))
+        };
+        let events = report["events"].as_u64();
+        ensure!(
+            events == Some(self.settings.events),
+            "the client read {events:?} events, {} expected",
+            self.settings.events
+        );
+        Ok(Sample {
+            wall_s: number("wall_s")?,
+            client_cpu_s: Some(number("cpu_s")?),
+            client_rss_kib: report["peak_rss_kib"].as_u64(),
+            server_cpu_s,
+        })
     }
 
     /// W1's request with curl as the client; wall time from our clock.

@@ -1,0 +1,143 @@
+//! `bench sql-consume`: the library's ready-made consumer into a SQLite
+//! store, exactly once.
+//!
+//! Runs `zeroeventhub_sqlx::consume` (the consumer runtime with a
+//! `SqlCursorStore`) from `_first` in pages of `--page-size`, with a
+//! handler that inserts each event's `seq` and `id` into an application
+//! table inside the page's transaction (where the runtime then stores the
+//! cursor), and stops once the event with seq `--events` is applied. Then
+//! checks the table (exactly `--events` rows, seqs 1..=events, all
+//! distinct) and prints one JSON line: wall seconds, events, CPU seconds
+//! and peak RSS, like `bench consume`.
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, ensure};
+use tokio::sync::Notify;
+use zeroeventhub::{
+    Event,
+    client::Client,
+    runtime::{BoxError, ConsumerConfig, Handler},
+};
+use zeroeventhub_bench::{proc_stats::Proc, workload::PersonNameChanged};
+use zeroeventhub_sqlx::sqlx::{self, Sqlite, Transaction};
+
+use crate::sqlite;
+
+/// The application table the handler writes.
+const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS bench_applied (seq INTEGER NOT NULL, id TEXT NOT NULL)";
+const INSERT: &str = "INSERT INTO bench_applied (seq, id) VALUES ($1, $2)";
+const CHECK: &str = "SELECT COUNT(*), COUNT(DISTINCT seq), COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) \
+     FROM bench_applied";
+
+/// How long a caught-up partition waits before asking again: short, so
+/// that waiting never dominates the measured time.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Options of `bench sql-consume`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SqlConsumeArgs {
+    /// The feed's URL.
+    #[arg(long)]
+    url: String,
+    /// How many events to apply from `_first` before stopping.
+    #[arg(long)]
+    events: u64,
+    /// The SQLite file of the consumer's store (created if missing; it
+    /// must not hold the tables of an earlier run).
+    #[arg(long)]
+    db: PathBuf,
+    /// The `pagesizehint` of every request.
+    #[arg(long, default_value_t = 1_000)]
+    page_size: u32,
+}
+
+/// Applies the feed's events into the store and prints the figures as one
+/// JSON line.
+pub(crate) fn run(args: &SqlConsumeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(consume(args))?;
+    println!("{report}");
+    Ok(())
+}
+
+/// Inserts each event's seq and id in the page's transaction; wakes the
+/// waiter once the event with seq `last` is applied.
+#[derive(Debug)]
+struct Apply {
+    last: u64,
+    done: Arc<Notify>,
+}
+
+impl Handler<Transaction<'static, Sqlite>> for Apply {
+    async fn handle(
+        &self,
+        transaction: &mut Transaction<'static, Sqlite>,
+        event: &Event,
+    ) -> Result<(), BoxError> {
+        let data: PersonNameChanged = event.data_as()?;
+        sqlx::query(INSERT)
+            .bind(i64::try_from(data.seq)?)
+            .bind(data.id.to_string())
+            .execute(&mut **transaction)
+            .await?;
+        if data.seq == self.last {
+            // The runtime commits the page in hand before it stops.
+            self.done.notify_one();
+        }
+        Ok(())
+    }
+}
+
+async fn consume(args: &SqlConsumeArgs) -> anyhow::Result<serde_json::Value> {
+    // The consumer stops at the event with seq --events: there must be one.
+    ensure!(args.events > 0, "--events must be at least 1");
+    let pool = sqlite::open(&args.db, 4).await?;
+    sqlx::query(CREATE_TABLE)
+        .execute(&pool)
+        .await
+        .with_context(|| format!("cannot create bench_applied in {}", args.db.display()))?;
+    let client = Client::new(&args.url, 1)?;
+    let config = ConsumerConfig {
+        page_size_hint: Some(args.page_size),
+        poll_interval: POLL_INTERVAL,
+        ..ConsumerConfig::new("bench")
+    };
+    let done = Arc::new(Notify::new());
+    let handler = Apply {
+        last: args.events,
+        done: Arc::clone(&done),
+    };
+
+    let cpu_before = Proc::Current.cpu_seconds()?;
+    let started = Instant::now();
+    zeroeventhub_sqlx::consume(client, pool.clone(), handler, config, done.notified())
+        .await
+        .context("the consumer stopped")?;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = Proc::Current.cpu_seconds()? - cpu_before;
+
+    let (rows, distinct, min, max): (i64, i64, i64, i64) = sqlx::query_as(CHECK)
+        .fetch_one(&pool)
+        .await
+        .with_context(|| format!("cannot read bench_applied in {}", args.db.display()))?;
+    pool.close().await;
+    let expected = i64::try_from(args.events)?;
+    ensure!(
+        (rows, distinct, min, max) == (expected, expected, 1, expected),
+        "bench_applied holds {rows} rows, {distinct} distinct seqs from {min} to {max}; \
+         {expected} rows with seqs 1..={expected} expected"
+    );
+    Ok(serde_json::json!({
+        "wall_s": wall,
+        "events": rows,
+        "cpu_s": cpu,
+        "peak_rss_kib": Proc::Current.peak_rss_kib()?,
+    }))
+}
