@@ -60,8 +60,11 @@ const POSTGRES_BEGIN: &str = "BEGIN";
 const POSTGRES_LOCK: &str = "LOCK TABLE zeh_cursors IN SHARE ROW EXCLUSIVE MODE";
 
 const SELECT_CURSORS: &str = "SELECT partition_id, cursor FROM zeh_cursors";
-const INSERT_EVENT: &str =
-    "INSERT INTO zeh_events (partition_id, headers, data) VALUES ($1, $2, $3)";
+/// The head of the multi-row INSERT of a page's events.
+const INSERT_EVENTS: &str = "INSERT INTO zeh_events (partition_id, headers, data) ";
+/// Events per INSERT: 3 parameters each, well under SQLite's limit of
+/// 32,766 bound parameters and PostgreSQL's 65,535.
+const INSERT_BATCH: usize = 1_000;
 const UPSERT_CURSOR: &str = "INSERT INTO zeh_cursors (partition_id, cursor) VALUES ($1, $2)
      ON CONFLICT (partition_id) DO UPDATE SET cursor = excluded.cursor";
 
@@ -176,13 +179,16 @@ impl Store {
                 // Dropping the transaction rolls it back.
                 return Ok(Err(rows));
             }
-            for event in events {
-                sqlx::query(INSERT_EVENT)
-                    .bind(i64::from(event.partition_id))
-                    .bind(headers_json(event))
-                    .bind(event.data.get())
-                    .execute(&mut *transaction)
-                    .await?;
+            // Multi-row INSERTs: one round trip to the database per
+            // thousand events, not one per event.
+            for batch in events.chunks(INSERT_BATCH) {
+                let mut insert = sqlx::QueryBuilder::new(INSERT_EVENTS);
+                insert.push_values(batch, |mut row, event| {
+                    row.push_bind(i64::from(event.partition_id))
+                        .push_bind(headers_json(event))
+                        .push_bind(event.data.get());
+                });
+                insert.build().execute(&mut *transaction).await?;
             }
             for cursor in &moved {
                 sqlx::query(UPSERT_CURSOR)
