@@ -56,6 +56,8 @@ on_both_databases!(
     a_mismatched_partition_count_stops_the_consumer_with_400,
     a_poison_event_halts_its_partition_only_and_is_retried,
     a_poison_event_goes_to_the_dead_letter_handler_when_asked,
+    whole_pages_go_to_a_page_handler,
+    a_failing_page_is_applied_event_by_event_to_find_its_dead_letter,
     shutdown_finishes_the_page_in_hand_and_releases_the_leases,
     shutdown_does_not_wait_for_a_producer_that_never_finishes,
     cursors_advance_on_pages_without_events,
@@ -394,6 +396,64 @@ impl<DB: AppliedDb> Handler<Transaction<'static, DB>> for Recorder {
     }
 }
 
+/// Applies whole pages at once, as a handler writing multi-row INSERTs
+/// would: all the rows of a page in one call, or none when the page holds
+/// the poison event. Event by event, it is its [`Recorder`].
+#[derive(Clone, Default)]
+struct PageRecorder {
+    events: Recorder,
+    /// The size of each page it was given.
+    pages: Arc<Mutex<Vec<usize>>>,
+}
+
+impl PageRecorder {
+    fn pages(&self) -> Vec<usize> {
+        self.pages.lock().unwrap().clone()
+    }
+
+    /// How many events went through [`Handler::handle`].
+    fn handled_one_by_one(&self) -> usize {
+        *self.events.state.handled.borrow()
+    }
+}
+
+impl<DB: AppliedDb> Handler<Transaction<'static, DB>> for PageRecorder {
+    async fn handle(
+        &self,
+        transaction: &mut Transaction<'static, DB>,
+        event: &Event,
+    ) -> Result<(), BoxError> {
+        Handler::<Transaction<'static, DB>>::handle(&self.events, transaction, event).await
+    }
+
+    async fn handle_page(
+        &self,
+        transaction: &mut Transaction<'static, DB>,
+        events: &[Event],
+    ) -> Result<(), BoxError> {
+        self.pages.lock().unwrap().push(events.len());
+        let poison = self.events.state.poison.as_deref();
+        if events.iter().any(|event| Some(event.data_json()) == poison) {
+            return Err("the page holds an event the handler cannot take".into());
+        }
+        for event in events {
+            let data = event.data_json().to_owned();
+            DB::insert_applied(&mut **transaction, event.partition_id, data, String::new()).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        transaction: &mut Transaction<'static, DB>,
+        event: &Event,
+        error: &BoxError,
+    ) -> Result<(), BoxError> {
+        Handler::<Transaction<'static, DB>>::dead_letter(&self.events, transaction, event, error)
+            .await
+    }
+}
+
 /// Quick pace and retries, small pages.
 fn config() -> ConsumerConfig {
     ConsumerConfig {
@@ -417,7 +477,7 @@ async fn store<DB: AppliedDb>(pool: &Pool<DB>) -> SqlCursorStore<DB> {
 async fn run<DB: AppliedDb>(
     client: Client,
     pool: &Pool<DB>,
-    handler: Recorder,
+    handler: impl Handler<Transaction<'static, DB>>,
     config: ConsumerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ConsumerError> {
@@ -676,6 +736,72 @@ async fn a_poison_event_goes_to_the_dead_letter_handler_when_asked<DB: AppliedDb
     .unwrap();
 
     assert_eq!(handler.poison_attempts(), 1);
+    assert_eq!(
+        DB::dead_letters(&pool).await,
+        [(1, poison.data_json().to_owned())]
+    );
+    let rest: Vec<Event> = producer
+        .published
+        .iter()
+        .filter(|e| e.data_json() != poison.data_json())
+        .cloned()
+        .collect();
+    support::assert_exactly_once(&rest, &DB::applied(&pool).await, 3);
+    assert_eq!(
+        stored(&pool).await,
+        support::log_ends(&producer.published, 3)
+    );
+}
+
+async fn whole_pages_go_to_a_page_handler<DB: AppliedDb>(pool: Pool<DB>) {
+    let producer = Producer::start(2, support::numbered_events(2, 20), |_| Fault::Pass).await;
+    let handler = PageRecorder::default();
+    let all = applied_at_least(pool.clone(), producer.published.len());
+    run(producer.client(), &pool, handler.clone(), config(), all)
+        .await
+        .unwrap();
+
+    assert_complete(&producer, &pool).await;
+    // Pages of at most 5 (the hint), each given once, none one by one.
+    let pages = handler.pages();
+    assert!(
+        pages.iter().all(|&size| (1..=5).contains(&size)),
+        "{pages:?}"
+    );
+    assert_eq!(pages.iter().sum::<usize>(), producer.published.len());
+    assert_eq!(handler.handled_one_by_one(), 0);
+}
+
+async fn a_failing_page_is_applied_event_by_event_to_find_its_dead_letter<DB: AppliedDb>(
+    pool: Pool<DB>,
+) {
+    let producer = Producer::start(3, support::numbered_events(3, 20), |_| Fault::Pass).await;
+    let poison = producer.events_of(1)[12].clone();
+    let config = ConsumerConfig {
+        on_handler_error: OnHandlerError::DeadLetter,
+        ..config()
+    };
+    let handler = PageRecorder {
+        events: Recorder::failing_on(&poison),
+        ..PageRecorder::default()
+    };
+    let all_but_one = applied_at_least(pool.clone(), producer.published.len() - 1);
+    run(
+        producer.client(),
+        &pool,
+        handler.clone(),
+        config,
+        all_but_one,
+    )
+    .await
+    .unwrap();
+
+    // The page (positions 11..=15) was tried whole once, then event by
+    // event: the scan applied 11 and 12, failed on the poison event 13 and
+    // was rolled back; the next pass applied 11, 12, 14 and 15 through
+    // `handle`, and 13 went to the dead letters.
+    assert_eq!(handler.events.poison_attempts(), 1);
+    assert_eq!(handler.handled_one_by_one(), 2 + 4);
     assert_eq!(
         DB::dead_letters(&pool).await,
         [(1, poison.data_json().to_owned())]

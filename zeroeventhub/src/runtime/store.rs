@@ -86,15 +86,45 @@ pub struct Lease {
 /// Applies events to the consumer's database, inside the transaction in
 /// which the runtime then stores the cursor.
 ///
-/// Called once per covered event, in order within the partition. When it
+/// The runtime hands over each page's covered events, in order within the
+/// partition, through [`handle_page`](Handler::handle_page), which by
+/// default calls [`handle`](Handler::handle) once per event. When either
 /// fails, the transaction is rolled back: nothing of the page is kept.
-pub trait Handler<Tx>: Send + Sync + 'static {
+pub trait Handler<Tx: Send>: Send + Sync + 'static {
     /// Applies one event.
     fn handle(
         &self,
         transaction: &mut Tx,
         event: &Event,
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Applies the covered events of one page (never none), in order.
+    ///
+    /// The default calls [`handle`](Handler::handle) for each event.
+    /// Override it to write a page in bulk, for example with one multi-row
+    /// `INSERT` instead of one statement per event: a round trip to the
+    /// database per event is what limits a consumer most.
+    ///
+    /// When it fails, the transaction is rolled back. Under
+    /// [`OnHandlerError::DeadLetter`](super::OnHandlerError::DeadLetter),
+    /// the runtime then applies that page again event by event with
+    /// `handle`, to find the event that fails and pass it to
+    /// [`dead_letter`](Handler::dead_letter); so `handle` must apply an
+    /// event exactly as `handle_page` would.
+    fn handle_page(
+        &self,
+        transaction: &mut Tx,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async move {
+            for (index, event) in events.iter().enumerate() {
+                if let Err(error) = self.handle(transaction, event).await {
+                    return Err(Box::new(EventFailed { index, error }) as BoxError);
+                }
+            }
+            Ok(())
+        }
+    }
 
     /// Receives an event the handler failed on, when the runtime is told to
     /// skip such events ([`OnHandlerError::DeadLetter`](super::OnHandlerError::DeadLetter)),
@@ -114,5 +144,25 @@ pub trait Handler<Tx>: Send + Sync + 'static {
             "event skipped: the handler failed on it"
         );
         async { Ok(()) }
+    }
+}
+
+/// The error of the default [`Handler::handle_page`]: which event of the
+/// page failed, so that the runtime need not search for it.
+#[derive(Debug)]
+pub(crate) struct EventFailed {
+    pub(crate) index: usize,
+    pub(crate) error: BoxError,
+}
+
+impl std::fmt::Display for EventFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "event {} of the page: {}", self.index, self.error)
+    }
+}
+
+impl std::error::Error for EventFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.error)
     }
 }

@@ -6,10 +6,10 @@ use tokio::{sync::watch, time::Instant};
 
 use super::{
     Backoff, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError, StartFrom,
-    store::BoxError,
+    store::{BoxError, EventFailed},
 };
 use crate::{
-    Cursor, Page,
+    Cursor, Event, Page,
     client::{Client, FetchOptions},
 };
 
@@ -196,6 +196,10 @@ where
 }
 
 /// Applies the page's covered events and stores `next` in one transaction.
+///
+/// The events go to [`Handler::handle_page`] all at once. Only when that
+/// fails under [`OnHandlerError::DeadLetter`] does the page go again event
+/// by event, to find the events to pass to the dead-letter handler.
 async fn apply<S, H>(shared: &Shared<S, H>, page: &Page, next: &Cursor) -> Result<Applied, BoxError>
 where
     S: CursorStore,
@@ -203,34 +207,51 @@ where
 {
     let store = &shared.store;
     let handler = &shared.handler;
-    // Events the handler failed on, to skip in dead-letter mode.
-    let mut poisoned: Vec<(usize, BoxError)> = Vec::new();
+    let dead_letters = shared.config.on_handler_error == OnHandlerError::DeadLetter;
+    let events = page.events();
+    // Set once the page goes event by event: the events the handler failed
+    // on, which go to the dead-letter handler instead.
+    let mut one_by_one: Option<Vec<(usize, BoxError)>> = None;
     loop {
         let mut transaction = store.begin().await?;
-        let mut failure = None;
-        for (index, event) in page.events().iter().enumerate() {
-            let result = match poisoned.iter().find(|(i, _)| *i == index) {
-                Some((_, error)) => handler.dead_letter(&mut transaction, event, error).await,
-                None => handler.handle(&mut transaction, event).await,
-            };
-            if let Err(error) = result {
-                failure = Some((index, error));
-                break;
-            }
-        }
+        let failure = if events.is_empty() {
+            None
+        } else if let Some(poisoned) = &one_by_one {
+            apply_each(handler, &mut transaction, events, poisoned)
+                .await
+                .map(|(index, error)| (Some(index), error))
+        } else {
+            let applied = handler.handle_page(&mut transaction, events).await;
+            applied
+                .err()
+                .map(|error| match error.downcast::<EventFailed>() {
+                    // The default `handle_page` tells which event failed.
+                    Ok(failed) => (Some(failed.index), failed.error),
+                    Err(error) => (None, error),
+                })
+        };
         match failure {
             None => {}
-            Some((index, error))
-                if shared.config.on_handler_error == OnHandlerError::DeadLetter
-                    && !poisoned.iter().any(|(i, _)| *i == index) =>
-            {
+            Some((_, error)) if !dead_letters => return Err(error),
+            Some((None, error)) => {
+                // Roll back, and look for the event that fails.
+                drop(transaction);
+                tracing::warn!(%error, "handler failed on a page; applying it event by event");
+                one_by_one = Some(Vec::new());
+                continue;
+            }
+            Some((Some(index), error)) => {
+                let poisoned = one_by_one.get_or_insert_with(Vec::new);
+                if poisoned.iter().any(|(i, _)| *i == index) {
+                    // The dead-letter handler failed too.
+                    return Err(error);
+                }
                 // Roll back, and go again without the poisoned event.
                 drop(transaction);
                 tracing::warn!(%error, event = index, "handler failed; the event goes to the dead-letter handler");
                 poisoned.push((index, error));
                 continue;
             }
-            Some((_, error)) => return Err(error),
         }
         let name = &shared.config.name;
         if !store
@@ -242,6 +263,30 @@ where
         store.commit(transaction).await?;
         return Ok(Applied::Committed);
     }
+}
+
+/// Applies `events` one at a time, those in `poisoned` through the
+/// dead-letter handler; returns the first failure and the index of its event.
+async fn apply_each<Tx, H>(
+    handler: &H,
+    transaction: &mut Tx,
+    events: &[Event],
+    poisoned: &[(usize, BoxError)],
+) -> Option<(usize, BoxError)>
+where
+    Tx: Send,
+    H: Handler<Tx>,
+{
+    for (index, event) in events.iter().enumerate() {
+        let result = match poisoned.iter().find(|(i, _)| *i == index) {
+            Some((_, error)) => handler.dead_letter(transaction, event, error).await,
+            None => handler.handle(transaction, event).await,
+        };
+        if let Err(error) = result {
+            return Some((index, error));
+        }
+    }
+    None
 }
 
 fn report_stuck(backoff: &Backoff, config: &ConsumerConfig, cursor: &Cursor) {
