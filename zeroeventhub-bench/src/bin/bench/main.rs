@@ -49,7 +49,9 @@ enum Part {
     Server(server::ServerArgs),
     /// Our consumer (W1, W2): prints one JSON line of figures.
     Consume(client::ConsumeArgs),
-    /// Our producer on a SQLite event log it fills first: prints `listening on URL`.
+    /// Creates a SQLite event log holding the workload's feed.
+    SqlFill(sql_server::SqlFillArgs),
+    /// Our producer on a SQLite event log (`sql-fill`): prints `listening on URL`.
     SqlServer(sql_server::SqlServerArgs),
     /// The library's consumer runtime into a SQLite store: prints one JSON line of figures.
     SqlConsume(sql_consume::SqlConsumeArgs),
@@ -74,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         None => suite::run(&cli.suite),
         Some(Part::Server(args)) => server::run(args),
         Some(Part::Consume(args)) => client::run_consume(&args),
+        Some(Part::SqlFill(args)) => sql_server::run_fill(&args),
         Some(Part::SqlServer(args)) => sql_server::run(args),
         Some(Part::SqlConsume(args)) => sql_consume::run(&args),
         Some(Part::Probe(args)) => client::run_probe(&args),

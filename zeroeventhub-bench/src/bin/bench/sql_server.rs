@@ -1,11 +1,13 @@
-//! `bench sql-server`: the workload's feed served from a SQLite event log.
+//! `bench sql-fill` and `bench sql-server`: the workload's feed served from
+//! a SQLite event log.
 //!
-//! Creates the SQLite file `--db`, migrates a `zeroeventhub_sqlx::EventLog`
-//! (one partition) and appends `--events` events of the workload in one
-//! transaction (untimed; the time it took goes to stderr), then serves the
-//! log at `http://127.0.0.1:PORT/feed/v1` like `bench server` and prints
-//! `listening on URL` once bound. The log's cursor is the event's position
-//! (equal to its seq here).
+//! `sql-fill` creates the SQLite file `--db`, migrates a
+//! `zeroeventhub_sqlx::EventLog` (one partition) and appends `--events`
+//! events of the workload in one transaction (untimed; the time it took
+//! goes to stderr). `sql-server`, a separate process so that its peak RSS is
+//! the serving alone, serves that log at `http://127.0.0.1:PORT/feed/v1`
+//! like `bench server` and prints `listening on URL` once bound. The log's
+//! cursor is the event's position (equal to its seq here).
 use std::{io::Write, path::PathBuf, time::Instant};
 
 use anyhow::Context;
@@ -20,8 +22,19 @@ use crate::sqlite;
 const CONNECTIONS: u32 = 8;
 
 /// Events built and appended per batch while filling (all in one
-/// transaction): the server's peak RSS is not the whole feed in memory.
+/// transaction), so that the whole feed is never in memory.
 const FILL_BATCH: u64 = 1_000;
+
+/// Options of `bench sql-fill`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SqlFillArgs {
+    /// The SQLite file to create and fill (it must not hold a log yet).
+    #[arg(long)]
+    db: PathBuf,
+    /// The length of the feed.
+    #[arg(long, default_value_t = DEFAULT_EVENTS)]
+    events: u64,
+}
 
 /// Options of `bench sql-server`.
 #[derive(Debug, clap::Args)]
@@ -29,10 +42,7 @@ pub(crate) struct SqlServerArgs {
     /// TCP port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// The length of the feed.
-    #[arg(long, default_value_t = DEFAULT_EVENTS)]
-    events: u64,
-    /// The SQLite file to create and fill (it must not hold a log yet).
+    /// The SQLite file holding the log (`bench sql-fill` makes one).
     #[arg(long)]
     db: PathBuf,
     /// Tokio worker threads (default: one per core).
@@ -40,7 +50,32 @@ pub(crate) struct SqlServerArgs {
     threads: Option<usize>,
 }
 
-/// Fills the log, then serves it until killed.
+/// Creates and fills the log.
+pub(crate) fn run_fill(args: &SqlFillArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let pool = sqlite::open(&args.db, 1).await?;
+        let log = SqliteEventLog::new(pool, 1);
+        log.migrate()
+            .await
+            .with_context(|| format!("cannot create the event log in {}", args.db.display()))?;
+        let started = Instant::now();
+        fill(&log, args.events)
+            .await
+            .with_context(|| format!("cannot fill the event log in {}", args.db.display()))?;
+        eprintln!(
+            "bench sql-fill: appended {} events in {:.2} s",
+            args.events,
+            started.elapsed().as_secs_f64()
+        );
+        log.pool().close().await;
+        Ok(())
+    })
+}
+
+/// Serves the log until killed.
 pub(crate) fn run(args: SqlServerArgs) -> anyhow::Result<()> {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
@@ -52,19 +87,6 @@ pub(crate) fn run(args: SqlServerArgs) -> anyhow::Result<()> {
 async fn serve(args: SqlServerArgs) -> anyhow::Result<()> {
     let pool = sqlite::open(&args.db, CONNECTIONS).await?;
     let log = SqliteEventLog::new(pool, 1);
-    log.migrate()
-        .await
-        .with_context(|| format!("cannot create the event log in {}", args.db.display()))?;
-    let started = Instant::now();
-    fill(&log, args.events)
-        .await
-        .with_context(|| format!("cannot fill the event log in {}", args.db.display()))?;
-    eprintln!(
-        "bench sql-server: appended {} events in {:.2} s",
-        args.events,
-        started.elapsed().as_secs_f64()
-    );
-
     let app = zeroeventhub_axum::feed_router(FEED_PATH, log, 1);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await

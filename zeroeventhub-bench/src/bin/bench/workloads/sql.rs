@@ -13,7 +13,7 @@ use tempfile::TempDir;
 
 use super::{Outcome, Sample, Side, StreamRuns, Suite};
 use crate::{
-    procs::{Server, run_with_cpu},
+    procs::{Server, run, run_with_cpu},
     sqlite,
 };
 
@@ -30,16 +30,20 @@ fn temp_dir() -> anyhow::Result<TempDir> {
 
 impl Suite {
     /// W1 (one request for the whole feed, `bench consume`) from `bench
-    /// sql-server`: the same feed, read from a filled SQLite event log.
+    /// sql-server`: the same feed, read from a SQLite event log that `bench
+    /// sql-fill` made first, in its own process.
     pub(super) fn w1_sqlite(&self) -> anyhow::Result<Outcome> {
         let dir = temp_dir()?;
         let events = self.settings.events;
-        let mut command = Command::new(&self.exe);
-        command
-            .args(["sql-server", "--port", "0", "--events"])
+        let db = dir.path().join("producer.db");
+        let mut fill = Command::new(&self.exe);
+        fill.args(["sql-fill", "--events"])
             .arg(events.to_string())
             .arg("--db")
-            .arg(dir.path().join("producer.db"));
+            .arg(&db);
+        run(fill)?;
+        let mut command = Command::new(&self.exe);
+        command.args(["sql-server", "--port", "0", "--db"]).arg(&db);
         let server = Server::start(command)?;
         self.consume_from(&server, Side::Ours, events, None)
     }
