@@ -118,6 +118,9 @@ fn codec(c: &mut Criterion) {
     group.bench_function("serde_json_typed_ceiling", |b| {
         b.iter(|| ceiling::parse_typed(black_box(&body)).expect("valid body"));
     });
+    group.bench_function("serde_json_typed_text_ceiling", |b| {
+        b.iter(|| ceiling::parse_typed_text(black_box(&body)).expect("valid body"));
+    });
     group.finish();
 }
 

@@ -134,6 +134,57 @@ impl<D: DeserializeOwned> Decoder<D> {
         self.next(true)
     }
 
+    /// Decodes the next line ending in `input`, the body's next bytes;
+    /// returns it with how many bytes of `input` were consumed (all of
+    /// them when no line ends there, or after an error).
+    ///
+    /// The same as [`push`](Decoder::push) then [`decode`](Decoder::decode),
+    /// without the copy: a line lying whole in `input` is parsed where it
+    /// is; only the start of a line that `input` does not end is kept, to
+    /// be ended by the next call or by [`decode_eof`](Decoder::decode_eof).
+    /// Not to be mixed with `push` before the buffer is drained.
+    pub(crate) fn decode_from(
+        &mut self,
+        input: &[u8],
+    ) -> (Result<Option<FeedLine<D>>, DecodeError>, usize) {
+        let mut consumed = 0;
+        while !self.failed {
+            let rest = &input[consumed..];
+            let Some(line_end) = memchr::memchr(b'\n', rest) else {
+                // No line ends in `input`: keep its bytes for the next call.
+                if self.buffer.len() + rest.len() > self.max_line_length {
+                    return (Err(self.line_too_long()), input.len());
+                }
+                self.buffer.extend_from_slice(rest);
+                self.scanned = self.buffer.len();
+                return (Ok(None), input.len());
+            };
+            consumed += line_end + 1;
+            if self.buffer.len() + line_end > self.max_line_length {
+                return (Err(self.line_too_long()), consumed);
+            }
+            let parsed = if self.buffer.is_empty() {
+                parse_line(&rest[..line_end])
+            } else {
+                self.buffer.extend_from_slice(&rest[..line_end]);
+                let parsed = parse_line(&self.buffer);
+                self.buffer.clear();
+                parsed
+            };
+            self.scanned = 0;
+            self.lines += 1;
+            match parsed {
+                Ok(Some(line)) => return (Ok(Some(line)), consumed),
+                Ok(None) => {}
+                Err(kind) => {
+                    self.lines -= 1;
+                    return (Err(self.fail(kind)), consumed);
+                }
+            }
+        }
+        (Ok(None), input.len())
+    }
+
     fn next(&mut self, eof: bool) -> Result<Option<FeedLine<D>>, DecodeError> {
         while !self.failed {
             let line_end = match memchr::memchr(b'\n', &self.buffer[self.scanned..]) {
@@ -142,17 +193,13 @@ impl<D: DeserializeOwned> Decoder<D> {
                 None => {
                     self.scanned = self.buffer.len();
                     if self.buffer.len() > self.max_line_length {
-                        return Err(self.fail(DecodeErrorKind::LineTooLong {
-                            max: self.max_line_length,
-                        }));
+                        return Err(self.line_too_long());
                     }
                     return Ok(None);
                 }
             };
             if line_end > self.max_line_length {
-                return Err(self.fail(DecodeErrorKind::LineTooLong {
-                    max: self.max_line_length,
-                }));
+                return Err(self.line_too_long());
             }
             let parsed = parse_line(&self.buffer[..line_end]);
             self.buffer.advance((line_end + 1).min(self.buffer.len()));
@@ -168,6 +215,12 @@ impl<D: DeserializeOwned> Decoder<D> {
             }
         }
         Ok(None)
+    }
+
+    fn line_too_long(&mut self) -> DecodeError {
+        self.fail(DecodeErrorKind::LineTooLong {
+            max: self.max_line_length,
+        })
     }
 
     fn fail(&mut self, kind: DecodeErrorKind) -> DecodeError {

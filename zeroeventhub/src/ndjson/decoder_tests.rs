@@ -40,18 +40,59 @@ fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max: usize) -> 
     outcome
 }
 
+/// The same through [`FeedLines`], which parses lines where they lie in
+/// the chunks ([`Decoder::decode_from`]) instead of pushing every chunk.
+fn decode_stream<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max: usize) -> Outcome {
+    use futures_util::{FutureExt, StreamExt, stream};
+
+    let chunks = chunks.into_iter().map(Ok::<_, std::convert::Infallible>);
+    let decoder = Decoder::new().with_max_line_length(max);
+    let results = stream::iter(chunks)
+        .feed_lines_with(decoder)
+        .collect::<Vec<_>>()
+        .now_or_never()
+        .expect("the chunks are all ready");
+    let mut outcome = Outcome {
+        lines: Vec::new(),
+        error: None,
+    };
+    for result in results {
+        match result {
+            Ok(line) => {
+                let mut out = Vec::new();
+                encode_line(&line, &mut out).unwrap();
+                outcome.lines.push(String::from_utf8(out).unwrap());
+            }
+            Err(error) => {
+                assert!(outcome.error.is_none(), "a second error after {error}");
+                outcome.error = Some(error.to_string());
+            }
+        }
+    }
+    outcome
+}
+
 /// Decodes `body` whole, byte by byte and split in two at every position,
-/// asserts that every way gives the same outcome, and returns it.
+/// with a bare [`Decoder`] and through [`FeedLines`], asserts that every
+/// way gives the same outcome, and returns it.
 fn decode_every_way(body: &[u8], max: usize) -> Outcome {
     let whole = decode_chunks([body], max);
+    assert_eq!(whole, decode_stream([body], max), "stream whole differs");
     let bytewise = decode_chunks(body.chunks(1), max);
     assert_eq!(whole, bytewise, "byte by byte differs");
+    let bytewise = decode_stream(body.chunks(1), max);
+    assert_eq!(whole, bytewise, "stream byte by byte differs");
     for split in 0..=body.len() {
         let (head, tail) = body.split_at(split);
         assert_eq!(
             whole,
             decode_chunks([head, tail], max),
             "split at {split} differs"
+        );
+        assert_eq!(
+            whole,
+            decode_stream([head, tail], max),
+            "stream split at {split} differs"
         );
     }
     whole

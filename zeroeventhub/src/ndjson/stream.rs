@@ -1,11 +1,12 @@
 //! Any stream of body chunks, decoded into a stream of feed lines.
 
 use std::{
+    fmt,
     pin::Pin,
     task::{Context, Poll, ready},
 };
 
-use futures_core::Stream;
+use futures_core::{Stream, TryStream};
 use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -47,6 +48,7 @@ pub trait FeedLinesExt<B, E>: Stream<Item = Result<B, E>> + Sized {
     fn feed_lines_with<D>(self, decoder: Decoder<D>) -> FeedLines<Self, D> {
         FeedLines {
             body: self,
+            chunk: None,
             decoder,
             body_ended: false,
             finished: false,
@@ -59,19 +61,34 @@ impl<S, B, E> FeedLinesExt<B, E> for S where S: Stream<Item = Result<B, E>> {}
 pin_project! {
     /// The stream returned by [`FeedLinesExt::feed_lines`].
     ///
-    /// It ends after the first error, whether from the body or the decoder.
-    #[derive(Debug)]
+    /// Lines are parsed where they lie in the body's chunks; only a line
+    /// split across chunks is copied. It ends after the first error,
+    /// whether from the body or the decoder.
     #[must_use = "streams do nothing unless polled"]
-    pub struct FeedLines<S, D = Box<RawValue>> {
+    pub struct FeedLines<S, D = Box<RawValue>>
+    where
+        S: TryStream,
+    {
         #[pin]
         body: S,
+        // The chunk being decoded, and how far.
+        chunk: Option<(S::Ok, usize)>,
         decoder: Decoder<D>,
         body_ended: bool,
         finished: bool,
     }
 }
 
-impl<S, D> FeedLines<S, D> {
+impl<S: TryStream, D> fmt::Debug for FeedLines<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeedLines")
+            .field("body_ended", &self.body_ended)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TryStream, D> FeedLines<S, D> {
     /// The decoder, for example to ask it for the number of the line
     /// returned last ([`Decoder::lines_read`]).
     pub fn decoder(&self) -> &Decoder<D> {
@@ -81,7 +98,7 @@ impl<S, D> FeedLines<S, D> {
 
 impl<S, B, E, D> Stream for FeedLines<S, D>
 where
-    S: Stream<Item = Result<B, E>>,
+    S: Stream<Item = Result<B, E>> + TryStream<Ok = B, Error = E>,
     B: AsRef<[u8]>,
     D: DeserializeOwned,
 {
@@ -90,10 +107,26 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
         while !*this.finished {
-            let decoded = if *this.body_ended {
+            let decoded = if let Some((chunk, offset)) = this.chunk {
+                let bytes = chunk.as_ref();
+                let (decoded, consumed) = this.decoder.decode_from(&bytes[*offset..]);
+                *offset += consumed;
+                if *offset == bytes.len() {
+                    *this.chunk = None;
+                }
+                decoded
+            } else if *this.body_ended {
                 this.decoder.decode_eof()
             } else {
-                this.decoder.decode()
+                match ready!(this.body.as_mut().poll_next(cx)) {
+                    Some(Ok(chunk)) => *this.chunk = Some((chunk, 0)),
+                    Some(Err(error)) => {
+                        *this.finished = true;
+                        return Poll::Ready(Some(Err(FeedLinesError::Body(error))));
+                    }
+                    None => *this.body_ended = true,
+                }
+                continue;
             };
             match decoded {
                 Ok(Some(line)) => return Poll::Ready(Some(Ok(line))),
@@ -102,14 +135,7 @@ where
                     return Poll::Ready(Some(Err(FeedLinesError::Decode(error))));
                 }
                 Ok(None) if *this.body_ended => *this.finished = true,
-                Ok(None) => match ready!(this.body.as_mut().poll_next(cx)) {
-                    Some(Ok(chunk)) => this.decoder.push(chunk.as_ref()),
-                    Some(Err(error)) => {
-                        *this.finished = true;
-                        return Poll::Ready(Some(Err(FeedLinesError::Body(error))));
-                    }
-                    None => *this.body_ended = true,
-                },
+                Ok(None) => {}
             }
         }
         Poll::Ready(None)
