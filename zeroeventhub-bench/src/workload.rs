@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use zeroeventhub::{Cursor, Event, FeedLine, ndjson::encode_line};
+use zeroeventhub::{Cursor, Event, FeedLine, ndjson::encode_line, server::position_cursor};
 
 /// The route every producer of the suite serves its feed at.
 pub const FEED_PATH: &str = "/feed/v1";
@@ -74,7 +74,7 @@ impl PersonNameChanged {
 /// The checkpoint after the event at `seq` (cursor = seq; `0` is the
 /// position before the first event).
 pub fn checkpoint(seq: u64) -> Cursor {
-    Cursor::new(0, seq.to_string()).expect("decimal digits are a valid cursor")
+    position_cursor(0, seq)
 }
 
 /// The lines after position `after` up to and including `end`: each event,
