@@ -67,16 +67,43 @@ impl Proc {
     }
 }
 
-/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line. The
-/// command name (field 2) may hold spaces and parentheses: fields are
-/// counted after its last `)`.
+/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    sum_of_stat_fields(stat, 14)
+}
+
+/// `cutime + cstime` (fields 16 and 17) of a `/proc/PID/stat` line: the
+/// CPU time of children that have ended and been waited for.
+fn parse_children_ticks(stat: &str) -> Option<u64> {
+    sum_of_stat_fields(stat, 16)
+}
+
+/// The sum of fields `field` and `field + 1` (numbered from 1, as in
+/// proc(5)) of a `/proc/PID/stat` line. The command name (field 2) may
+/// hold spaces and parentheses: fields are counted after its last `)`.
+fn sum_of_stat_fields(stat: &str, field: usize) -> Option<u64> {
     let after_name = &stat[stat.rfind(')')? + 1..];
-    // After the name: state is field 3, so utime (14) is the 12th here.
-    let mut fields = after_name.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    // After the name comes field 3.
+    let mut fields = after_name.split_whitespace().skip(field.checked_sub(3)?);
+    let first: u64 = fields.next()?.parse().ok()?;
+    let second: u64 = fields.next()?.parse().ok()?;
+    Some(first + second)
+}
+
+/// User + system CPU seconds of this process's children that have ended
+/// and been waited for (`cutime` + `cstime` of `/proc/self/stat`, as
+/// `getrusage(RUSAGE_CHILDREN)` counts them; in clock ticks).
+///
+/// # Errors
+///
+/// Fails when `/proc/self/stat` cannot be read or parsed.
+pub fn reaped_children_cpu_seconds() -> io::Result<f64> {
+    // First, so that its one-off `getconf` is never counted.
+    let ticks_per_second = clock_ticks_per_second();
+    let stat = fs::read_to_string("/proc/self/stat")?;
+    let ticks = parse_children_ticks(&stat)
+        .ok_or_else(|| io::Error::other(format!("unexpected /proc stat line: {stat}")))?;
+    Ok(ticks as f64 / ticks_per_second)
 }
 
 fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
@@ -115,6 +142,13 @@ mod tests {
     fn stat_fields_are_counted_after_the_name() {
         let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 30 0 0 20 0 1 0";
         assert_eq!(parse_cpu_ticks(stat), Some(280));
+    }
+
+    #[test]
+    fn children_ticks_are_fields_16_and_17() {
+        let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 30 7 5 20 0 1 0";
+        assert_eq!(parse_children_ticks(stat), Some(12));
+        assert_eq!(parse_children_ticks("1234 (x) S 1"), None);
     }
 
     #[test]

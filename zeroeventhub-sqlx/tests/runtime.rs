@@ -516,6 +516,28 @@ async fn assert_complete<DB: AppliedDb>(producer: &Producer, pool: &Pool<DB>) {
     );
 }
 
+/// `poison` went to the dead letters, every other event was applied once,
+/// and the cursors stand at the ends of the partitions.
+async fn assert_dead_lettered<DB: AppliedDb>(producer: &Producer, pool: &Pool<DB>, poison: &Event) {
+    let data = poison.data_json();
+    assert_eq!(
+        DB::dead_letters(pool).await,
+        [(poison.partition_id, data.to_owned())]
+    );
+    let rest: Vec<Event> = producer
+        .published
+        .iter()
+        .filter(|e| e.data_json() != data)
+        .cloned()
+        .collect();
+    let partition_count = producer.partition_count;
+    support::assert_exactly_once(&rest, &DB::applied(pool).await, partition_count);
+    assert_eq!(
+        stored(pool).await,
+        support::log_ends(&producer.published, partition_count)
+    );
+}
+
 /// The stored cursors of [`CONSUMER`].
 async fn stored<DB: AppliedDb>(pool: &Pool<DB>) -> Vec<Cursor> {
     SqlCursorStore::new(pool.clone())
@@ -736,21 +758,7 @@ async fn a_poison_event_goes_to_the_dead_letter_handler_when_asked<DB: AppliedDb
     .unwrap();
 
     assert_eq!(handler.poison_attempts(), 1);
-    assert_eq!(
-        DB::dead_letters(&pool).await,
-        [(1, poison.data_json().to_owned())]
-    );
-    let rest: Vec<Event> = producer
-        .published
-        .iter()
-        .filter(|e| e.data_json() != poison.data_json())
-        .cloned()
-        .collect();
-    support::assert_exactly_once(&rest, &DB::applied(&pool).await, 3);
-    assert_eq!(
-        stored(&pool).await,
-        support::log_ends(&producer.published, 3)
-    );
+    assert_dead_lettered(&producer, &pool, &poison).await;
 }
 
 async fn whole_pages_go_to_a_page_handler<DB: AppliedDb>(pool: Pool<DB>) {
@@ -802,21 +810,7 @@ async fn a_failing_page_is_applied_event_by_event_to_find_its_dead_letter<DB: Ap
     // `handle`, and 13 went to the dead letters.
     assert_eq!(handler.events.poison_attempts(), 1);
     assert_eq!(handler.handled_one_by_one(), 2 + 4);
-    assert_eq!(
-        DB::dead_letters(&pool).await,
-        [(1, poison.data_json().to_owned())]
-    );
-    let rest: Vec<Event> = producer
-        .published
-        .iter()
-        .filter(|e| e.data_json() != poison.data_json())
-        .cloned()
-        .collect();
-    support::assert_exactly_once(&rest, &DB::applied(&pool).await, 3);
-    assert_eq!(
-        stored(&pool).await,
-        support::log_ends(&producer.published, 3)
-    );
+    assert_dead_lettered(&producer, &pool, &poison).await;
 }
 
 // ---------------------------------------------------------------------------

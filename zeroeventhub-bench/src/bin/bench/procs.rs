@@ -2,7 +2,7 @@
 //! outside, and clients run to completion.
 
 use std::{
-    env, fs,
+    env,
     io::{self, BufRead, BufReader},
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -12,7 +12,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use zeroeventhub_bench::proc_stats::{Proc, clock_ticks_per_second};
+use zeroeventhub_bench::proc_stats::{Proc, reaped_children_cpu_seconds};
 
 /// How long a server may take to print its `listening on` line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -116,33 +116,10 @@ pub(crate) fn run(mut command: Command) -> anyhow::Result<(String, f64)> {
 /// for. Nothing else may end and be waited for meanwhile: the figure is
 /// the growth of this process's reaped children's CPU time.
 pub(crate) fn run_with_cpu(command: Command) -> anyhow::Result<(String, f64, f64)> {
-    let before = reaped_children_cpu_seconds()?;
+    let before = reaped_children_cpu_seconds().context("reading /proc/self/stat")?;
     let (stdout, wall) = run(command)?;
-    let cpu = reaped_children_cpu_seconds()? - before;
+    let cpu = reaped_children_cpu_seconds().context("reading /proc/self/stat")? - before;
     Ok((stdout, wall, cpu))
-}
-
-/// User + system CPU seconds of this process's children that have ended
-/// and been waited for (`cutime` + `cstime` of `/proc/self/stat`, as
-/// `getrusage(RUSAGE_CHILDREN)` counts them; clock ticks).
-fn reaped_children_cpu_seconds() -> anyhow::Result<f64> {
-    // First, so that its one-off `getconf` is never counted.
-    let ticks_per_second = clock_ticks_per_second();
-    let stat = fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
-    let ticks = parse_children_ticks(&stat)
-        .with_context(|| format!("unexpected /proc/self/stat line: {stat}"))?;
-    Ok(ticks as f64 / ticks_per_second)
-}
-
-/// `cutime + cstime` (fields 16 and 17) of a `/proc/PID/stat` line, fields
-/// counted after the command name's last `)`.
-fn parse_children_ticks(stat: &str) -> Option<u64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    // After the name: state is field 3, so cutime (16) is the 14th here.
-    let mut fields = after_name.split_whitespace().skip(13);
-    let cutime: u64 = fields.next()?.parse().ok()?;
-    let cstime: u64 = fields.next()?.parse().ok()?;
-    Some(cutime + cstime)
 }
 
 /// Runs `command` and parses the last line of its stdout as JSON.
@@ -164,13 +141,6 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn children_ticks_are_fields_16_and_17() {
-        let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 30 7 5 20 0 1 0";
-        assert_eq!(parse_children_ticks(stat), Some(12));
-        assert_eq!(parse_children_ticks("1234 (x) S 1"), None);
-    }
 
     #[test]
     fn a_child_s_cpu_time_is_counted() {

@@ -40,26 +40,36 @@ pub(crate) struct ServerArgs {
 
 /// Serves until killed.
 pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        runtime.worker_threads(threads);
-    }
-    runtime.enable_all().build()?.block_on(serve(args))
-}
-
-async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let feed = BenchFeed::new(args.events);
     let app = match args.framing {
         Framing::Coalesced => zeroeventhub_axum::feed_router(FEED_PATH, feed, 1),
         Framing::PerLine => per_line_router(feed),
     };
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
-    let address = listener.local_addr()?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on http://{address}{FEED_PATH}")?;
-    stdout.flush()?;
-    axum::serve(listener, app).await?;
-    Ok(())
+    serve_until_killed(args.port, args.threads, async { Ok(app) })
+}
+
+/// Serves the router `app` makes on 127.0.0.1:`port` (0 = any free port)
+/// until killed, on a tokio runtime of `threads` workers (default: one per
+/// core); prints `listening on http://127.0.0.1:PORT/feed/v1` once bound.
+pub(crate) fn serve_until_killed(
+    port: u16,
+    threads: Option<usize>,
+    app: impl Future<Output = anyhow::Result<axum::Router>>,
+) -> anyhow::Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        runtime.worker_threads(threads);
+    }
+    runtime.enable_all().build()?.block_on(async {
+        let app = app.await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+        let address = listener.local_addr()?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "listening on http://{address}{FEED_PATH}")?;
+        stdout.flush()?;
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
 }

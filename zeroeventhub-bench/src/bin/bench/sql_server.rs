@@ -8,14 +8,14 @@
 //! the serving alone, serves that log at `http://127.0.0.1:PORT/feed/v1`
 //! like `bench server` and prints `listening on URL` once bound. The log's
 //! cursor is the event's position (equal to its seq here).
-use std::{io::Write, path::PathBuf, time::Instant};
+use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context;
 use zeroeventhub::Event;
 use zeroeventhub_bench::workload::{DEFAULT_EVENTS, FEED_PATH, PersonNameChanged};
 use zeroeventhub_sqlx::{SqliteEventLog, sqlx};
 
-use crate::sqlite;
+use crate::{server::serve_until_killed, sqlite};
 
 /// Connections the server keeps to the file, as `zeh serve` does:
 /// requests in flight read in parallel.
@@ -77,26 +77,13 @@ pub(crate) fn run_fill(args: &SqlFillArgs) -> anyhow::Result<()> {
 
 /// Serves the log until killed.
 pub(crate) fn run(args: SqlServerArgs) -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        runtime.worker_threads(threads);
-    }
-    runtime.enable_all().build()?.block_on(serve(args))
-}
-
-async fn serve(args: SqlServerArgs) -> anyhow::Result<()> {
-    let pool = sqlite::open(&args.db, CONNECTIONS).await?;
-    let log = SqliteEventLog::new(pool, 1);
-    let app = zeroeventhub_axum::feed_router(FEED_PATH, log, 1);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
-    let address = listener.local_addr()?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on http://{address}{FEED_PATH}")?;
-    stdout.flush()?;
-    axum::serve(listener, app).await?;
-    Ok(())
+    // The pool is made inside the runtime that serves it.
+    let app = async {
+        let pool = sqlite::open(&args.db, CONNECTIONS).await?;
+        let log = SqliteEventLog::new(pool, 1);
+        Ok::<_, anyhow::Error>(zeroeventhub_axum::feed_router(FEED_PATH, log, 1))
+    };
+    serve_until_killed(args.port, args.threads, app)
 }
 
 /// Appends the events 1..=`events` to partition 0, without headers, in one
