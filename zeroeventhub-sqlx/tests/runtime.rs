@@ -57,6 +57,7 @@ on_both_databases!(
     a_poison_event_halts_its_partition_only_and_is_retried,
     a_poison_event_goes_to_the_dead_letter_handler_when_asked,
     whole_pages_go_to_a_page_handler,
+    a_failing_page_halts_its_partition,
     a_failing_page_is_applied_event_by_event_to_find_its_dead_letter,
     shutdown_finishes_the_page_in_hand_and_releases_the_leases,
     shutdown_does_not_wait_for_a_producer_that_never_finishes,
@@ -404,6 +405,8 @@ struct PageRecorder {
     events: Recorder,
     /// The size of each page it was given.
     pages: Arc<Mutex<Vec<usize>>>,
+    /// How many times it was given the page with the poison event.
+    poison_pages: Arc<AtomicUsize>,
 }
 
 impl PageRecorder {
@@ -434,6 +437,7 @@ impl<DB: AppliedDb> Handler<Transaction<'static, DB>> for PageRecorder {
         self.pages.lock().unwrap().push(events.len());
         let poison = self.events.state.poison.as_deref();
         if events.iter().any(|event| Some(event.data_json()) == poison) {
+            self.poison_pages.fetch_add(1, Ordering::SeqCst);
             return Err("the page holds an event the handler cannot take".into());
         }
         for event in events {
@@ -778,6 +782,48 @@ async fn whole_pages_go_to_a_page_handler<DB: AppliedDb>(pool: Pool<DB>) {
     );
     assert_eq!(pages.iter().sum::<usize>(), producer.published.len());
     assert_eq!(handler.handled_one_by_one(), 0);
+}
+
+async fn a_failing_page_halts_its_partition<DB: AppliedDb>(pool: Pool<DB>) {
+    let producer = Producer::start(2, support::numbered_events(2, 20), |_| Fault::Pass).await;
+    // Event 12 of partition 1, at position 13: in the page of 11..=15.
+    let poison = producer.events_of(1)[12].clone();
+    let handler = PageRecorder {
+        events: Recorder::failing_on(&poison),
+        ..PageRecorder::default()
+    };
+    // Stop once partition 0 is done and the poison page failed a few times.
+    let other_done_and_retried = {
+        let (pool, handler) = (pool.clone(), handler.clone());
+        async move {
+            while applied_in(&pool, 0).await.len() < 20
+                || handler.poison_pages.load(Ordering::SeqCst) < 3
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    run(
+        producer.client(),
+        &pool,
+        handler.clone(),
+        config(),
+        other_done_and_retried,
+    )
+    .await
+    .unwrap();
+
+    // Partition 1 stopped after the page before the poison one, its
+    // effects and cursor in step; nothing went event by event.
+    assert_eq!(
+        applied_in(&pool, 1).await,
+        data_of(&producer.events_of(1)[..10])
+    );
+    let cursors = stored(&pool).await;
+    let halted = cursors.iter().find(|c| c.partition_id() == 1).unwrap();
+    assert_eq!(halted.as_str(), "10");
+    assert_eq!(handler.handled_one_by_one(), 0);
+    assert!(DB::dead_letters(&pool).await.is_empty());
 }
 
 async fn a_failing_page_is_applied_event_by_event_to_find_its_dead_letter<DB: AppliedDb>(
