@@ -143,6 +143,7 @@ impl<D: DeserializeOwned> Decoder<D> {
     /// is; only the start of a line that `input` does not end is kept, to
     /// be ended by the next call or by [`decode_eof`](Decoder::decode_eof).
     /// Not to be mixed with `push` before the buffer is drained.
+    #[inline]
     pub(crate) fn decode_from(
         &mut self,
         input: &[u8],

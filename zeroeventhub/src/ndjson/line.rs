@@ -100,6 +100,7 @@ where
 ///
 /// `data` is deserialized into `D` in the same pass: `Box<RawValue>` keeps
 /// it as raw text, any other type is the consumer's own.
+#[inline]
 pub(super) fn parse_line<D: DeserializeOwned>(
     line: &[u8],
 ) -> Result<Option<FeedLine<D>>, DecodeErrorKind> {
