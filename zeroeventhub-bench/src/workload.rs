@@ -79,21 +79,28 @@ pub fn checkpoint(seq: u64) -> Cursor {
 
 /// The lines after position `after` up to and including `end`: each event,
 /// built as its struct (the encoder serialises it straight into the body),
-/// followed by its checkpoint.
+/// followed by its checkpoint. Each line is built as it is asked for (no
+/// pair of lines moved around together).
 pub fn feed_lines(
     after: u64,
     end: u64,
 ) -> impl Iterator<Item = FeedLine<PersonNameChanged>> + Send + 'static {
-    (after + 1..=end).flat_map(|seq| {
-        let event = Event {
-            partition_id: 0,
-            headers: None,
-            data: PersonNameChanged::new(seq),
-        };
-        [
-            FeedLine::Event(event),
-            FeedLine::Checkpoint(checkpoint(seq)),
-        ]
+    let mut seq = after + 1;
+    let mut checkpoint_due = false;
+    std::iter::from_fn(move || {
+        if checkpoint_due {
+            checkpoint_due = false;
+            seq += 1;
+            return Some(FeedLine::Checkpoint(checkpoint(seq - 1)));
+        }
+        (seq <= end).then(|| {
+            checkpoint_due = true;
+            FeedLine::Event(Event {
+                partition_id: 0,
+                headers: None,
+                data: PersonNameChanged::new(seq),
+            })
+        })
     })
 }
 
