@@ -90,9 +90,21 @@ fn write_headers(headers: &Headers, out: &mut Vec<u8>) {
 /// characters escaped; everything else, U+2028 included, as UTF-8. A raw
 /// `\n` can never appear, so a line always ends where the encoder says.
 fn write_str(text: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
     let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Cursors (printable ASCII) and most header values need no escape.
+    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(bytes, out);
+    }
+    out.push(b'"');
+}
+
+/// The body of [`write_str`] for text that needs escaping.
+fn write_escaped(bytes: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
     for (index, &byte) in bytes.iter().enumerate() {
         let escape: &[u8] = match byte {
@@ -115,7 +127,6 @@ fn write_str(text: &str, out: &mut Vec<u8>) {
         start = index + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -172,6 +183,14 @@ mod tests {
         );
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["headers"]["q\"\\"], "\n\t\u{1}\u{2028}é");
+        // Text that needs no escape is copied as it is, U+2028 included.
+        let event = Event::from_data(0, &0)
+            .unwrap()
+            .with_header("a", "é\u{2028}~ ");
+        assert_eq!(
+            encoded(event.into()),
+            "{\"partition\":0,\"headers\":{\"a\":\"é\u{2028}~ \"},\"data\":0}\n"
+        );
     }
 
     #[test]
