@@ -859,6 +859,94 @@ async fn a_failing_page_is_applied_event_by_event_to_find_its_dead_letter<DB: Ap
     assert_dead_lettered(&producer, &pool, &poison).await;
 }
 
+/// The log lines written while a [`CapturedLogs::install`] guard lives on
+/// this thread.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Sends this thread's `tracing` events here (plain text, no colours)
+    /// until the guard is dropped.
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> CapturedLogs {
+        self.clone()
+    }
+}
+
+// On a current-thread runtime, so that the consumer's tasks log to this
+// thread's subscriber.
+#[tokio::test]
+async fn a_partition_that_makes_no_progress_is_reported_stuck() {
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+    let db = support::SqliteDb::new().await;
+    let producer = Producer::start(1, support::numbered_events(1, 3), |_| {
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE, None)
+    })
+    .await;
+    let config = ConsumerConfig {
+        stuck_after: 3,
+        ..config()
+    };
+    let reported = {
+        let logs = logs.clone();
+        until(move || logs.text().contains("partition stuck"))
+    };
+    run(
+        producer.client(),
+        &db.pool,
+        Recorder::default(),
+        config,
+        reported,
+    )
+    .await
+    .unwrap();
+
+    let text = logs.text();
+    let stuck = text
+        .lines()
+        .find(|line| line.contains("partition stuck"))
+        .unwrap();
+    assert!(stuck.contains("WARN"), "{stuck}");
+    assert!(stuck.contains("cursor=\"_first\""), "{stuck}");
+    assert!(stuck.contains("failures=3"), "{stuck}");
+    // Not before the third failure in a row.
+    let failures_before = text
+        .split("partition stuck")
+        .next()
+        .unwrap()
+        .matches("fetch failed; retrying")
+        .count();
+    assert_eq!(failures_before, 3, "{text}");
+    assert_eq!(Sqlite::applied_count(&db.pool).await, 0);
+}
+
 // ---------------------------------------------------------------------------
 // Shutdown.
 
