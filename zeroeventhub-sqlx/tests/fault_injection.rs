@@ -367,7 +367,11 @@ async fn two_processes<DB: AppliedDb>(
     dir: &tempfile::TempDir,
 ) {
     const PARTITIONS: u32 = 4;
-    const PER_PARTITION: u32 = 300;
+    // Enough for A to be still at work when B has started, even on a
+    // loaded machine where B takes seconds to start (A dawdles about 10 ms
+    // an event: 10 s for its partitions); pages stay far shorter than the
+    // lease, so turns never overlap.
+    const PER_PARTITION: u32 = 1000;
     let (events, feed_url, server) = produce(producer, PARTITIONS, PER_PARTITION).await;
     DB::create_tables(&consumer).await;
     SqlCursorStore::new(consumer.clone())
