@@ -13,14 +13,16 @@ mod support;
 
 use std::{collections::BTreeMap, path::PathBuf, process::Stdio, time::Duration};
 
+use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use sqlx::{Pool, Sqlite, Transaction};
 use support::AppliedDb;
 use tokio::process::{Child, Command};
 use zeroeventhub::{
-    Cursor, Event,
+    Cursor, Event, FeedLine, FeedRequest,
     client::Client,
     runtime::{BoxError, ConsumerConfig, Handler},
+    server::{DataReader, ReadError},
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};
 
@@ -207,13 +209,41 @@ async fn produce<DB: AppliedDb>(
     pool: Pool<DB>,
     partition_count: u32,
     per_partition: u32,
+    page_latency: Duration,
 ) -> (Vec<Event>, String, tokio::task::JoinHandle<()>) {
     let log = EventLog::new(pool, partition_count);
     log.migrate().await.unwrap();
     let events = support::numbered_events(partition_count, per_partition);
     log.publish(&events).await.unwrap();
-    let (url, server) = support::serve(log, partition_count).await;
+    let reader = Delayed {
+        reader: log,
+        delay: page_latency,
+    };
+    let (url, server) = support::serve(reader, partition_count).await;
     (events, url, server)
+}
+
+/// A feed that waits `delay` before it answers each request.
+struct Delayed<R> {
+    reader: R,
+    delay: Duration,
+}
+
+impl<R: DataReader> DataReader for Delayed<R> {
+    type Data = R::Data;
+
+    fn read(
+        &self,
+        request: FeedRequest,
+    ) -> impl futures_core::Stream<Item = Result<FeedLine<R::Data>, ReadError>> + Send + 'static
+    {
+        let (lines, delay) = (self.reader.read(request), self.delay);
+        stream::once(async move {
+            tokio::time::sleep(delay).await;
+            lines
+        })
+        .flatten()
+    }
 }
 
 /// The stored cursors, as the children's orders give them.
@@ -270,7 +300,7 @@ async fn killed_and_restarted<DB: AppliedDb>(
 ) {
     const PARTITIONS: u32 = 3;
     const KILLS: usize = 20;
-    let (events, feed_url, server) = produce(producer, PARTITIONS, 400).await;
+    let (events, feed_url, server) = produce(producer, PARTITIONS, 400, Duration::ZERO).await;
     DB::create_tables(&consumer).await;
     SqlCursorStore::new(consumer.clone())
         .migrate()
@@ -368,11 +398,15 @@ async fn two_processes<DB: AppliedDb>(
 ) {
     const PARTITIONS: u32 = 4;
     // Enough for A to be still at work when B has started, even on a
-    // loaded machine where B takes seconds to start (A dawdles about 10 ms
-    // an event: 10 s for its partitions); pages stay far shorter than the
-    // lease, so turns never overlap.
-    const PER_PARTITION: u32 = 1000;
-    let (events, feed_url, server) = produce(producer, PARTITIONS, PER_PARTITION).await;
+    // loaded machine (A dawdles about 10 ms an event, in its transaction).
+    const PER_PARTITION: u32 = 500;
+    // On SQLite, a page's transaction holds the write lock, and SQLite's
+    // busy handler is no queue: a worker that commits and starts its next
+    // page at once can keep B from getting the lock for seconds. The
+    // feed's latency leaves the lock free between two pages of a worker.
+    const PAGE_LATENCY: Duration = Duration::from_millis(20);
+    let (events, feed_url, server) =
+        produce(producer, PARTITIONS, PER_PARTITION, PAGE_LATENCY).await;
     DB::create_tables(&consumer).await;
     SqlCursorStore::new(consumer.clone())
         .migrate()
