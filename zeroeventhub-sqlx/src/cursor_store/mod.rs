@@ -59,6 +59,13 @@ pub const LEASES_TABLE: &str = "zeh_consumer_leases";
 /// pages one at a time; a page that takes longer than the pool's
 /// `busy_timeout` (5 s by default) makes the others fail and retry.
 ///
+/// The lock is not handed out in turn: SQLite's busy handler polls with
+/// sleeps, so a worker that commits and begins its next page at once
+/// (pages that come back immediately, a slow handler) can keep others,
+/// in this process or another, waiting for seconds. Every page still
+/// commits exactly once; for fairness between many busy partitions, or
+/// several processes on one file, use PostgreSQL.
+///
 /// # Examples
 ///
 /// A loop of your own, exactly once, with the plain helpers:
