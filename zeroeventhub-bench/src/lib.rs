@@ -5,12 +5,16 @@
 //! - `bench server`: our producer, serving the workload's feed;
 //! - `bench consume`: our consumer, W1 (bulk replay) and W2 (paged);
 //! - `bench load`: a W3 load generator, for machines without `wrk`;
+//! - `bench sql-fill`, `bench sql-server`, `bench sql-consume`: the SQL
+//!   workloads on SQLite;
 //! - `bench` alone: the orchestrator that starts the others, measures them
 //!   and prints the table (see `BENCHMARKS.md` at the repository root).
 //!
 //! This library holds what they share: the workload's event type and feed
 //! lines, the producer's `DataReader`, the per-line framing handler,
 //! `/proc` readers and the serde_json "ceiling" line types.
+
+#![deny(missing_docs)]
 
 pub mod ceiling;
 pub mod per_line;

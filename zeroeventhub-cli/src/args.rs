@@ -253,10 +253,12 @@ impl Cli {
         if let Err(message) = problem {
             let mut command = Cli::command();
             command.build();
-            let subcommand = command
-                .find_subcommand_mut(name)
-                .expect("the subcommand exists");
-            subcommand.error(ErrorKind::ValueValidation, message).exit();
+            // The subcommand's own usage line when it is found (it always is).
+            let error = match command.find_subcommand_mut(name) {
+                Some(subcommand) => subcommand.error(ErrorKind::ValueValidation, message),
+                None => Cli::command().error(ErrorKind::ValueValidation, message),
+            };
+            error.exit();
         }
         cli
     }

@@ -266,27 +266,42 @@ async fn assert_exactly_once<DB: AppliedDb>(pool: &Pool<DB>, events: &[Event], p
     assert_eq!(stored, support::log_ends(events, partitions));
 }
 
+/// The producer's and the consumer's SQLite files in `dir`, and the
+/// consumer's as the children's orders name it.
+async fn sqlite_databases(dir: &tempfile::TempDir) -> (Pool<Sqlite>, Pool<Sqlite>, Database) {
+    let producer = support::sqlite_pool(dir, "producer.db").await;
+    let path = dir.path().join("consumer.db");
+    let consumer = support::sqlite_pool_at(&path).await;
+    (producer, consumer, Database::Sqlite(path))
+}
+
+/// Fresh PostgreSQL schemas for the producer and the consumer (dropped
+/// with them), and the consumer's as the children's orders name it; `None`
+/// without a server.
+#[cfg(feature = "postgres")]
+async fn postgres_databases() -> Option<(support::postgres::PgDb, support::postgres::PgDb, Database)>
+{
+    let producer = support::postgres::PgDb::new().await?;
+    let consumer = support::postgres::PgDb::new().await?;
+    let database = Database::Postgres {
+        url: consumer.url.clone(),
+        schema: consumer.schema.clone(),
+    };
+    Some((producer, consumer, database))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_consumers_killed_at_random_apply_every_event_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let producer = support::sqlite_pool(&dir, "producer.db").await;
-    let path = dir.path().join("consumer.db");
-    let consumer = support::sqlite_pool_at(&path).await;
-    killed_and_restarted(producer, consumer, Database::Sqlite(path)).await;
+    let (producer, consumer, database) = sqlite_databases(&dir).await;
+    killed_and_restarted(producer, consumer, database).await;
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_consumers_killed_at_random_apply_every_event_exactly_once() {
-    let Some(producer) = support::postgres::PgDb::new().await else {
+    let Some((producer, consumer, database)) = postgres_databases().await else {
         return;
-    };
-    let Some(consumer) = support::postgres::PgDb::new().await else {
-        return;
-    };
-    let database = Database::Postgres {
-        url: consumer.url.clone(),
-        schema: consumer.schema.clone(),
     };
     killed_and_restarted(producer.pool.clone(), consumer.pool.clone(), database).await;
 }
@@ -364,24 +379,15 @@ async fn killed_and_restarted<DB: AppliedDb>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_two_processes_never_hold_a_partition_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let producer = support::sqlite_pool(&dir, "producer.db").await;
-    let path = dir.path().join("consumer.db");
-    let consumer = support::sqlite_pool_at(&path).await;
-    two_processes(producer, consumer, Database::Sqlite(path), &dir).await;
+    let (producer, consumer, database) = sqlite_databases(&dir).await;
+    two_processes(producer, consumer, database, &dir).await;
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_processes_never_hold_a_partition_at_once() {
-    let Some(producer) = support::postgres::PgDb::new().await else {
+    let Some((producer, consumer, database)) = postgres_databases().await else {
         return;
-    };
-    let Some(consumer) = support::postgres::PgDb::new().await else {
-        return;
-    };
-    let database = Database::Postgres {
-        url: consumer.url.clone(),
-        schema: consumer.schema.clone(),
     };
     let dir = tempfile::tempdir().unwrap();
     two_processes(producer.pool.clone(), consumer.pool.clone(), database, &dir).await;

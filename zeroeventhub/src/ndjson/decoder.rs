@@ -173,14 +173,9 @@ impl<D: DeserializeOwned> Decoder<D> {
                 parsed
             };
             self.scanned = 0;
-            self.lines += 1;
-            match parsed {
-                Ok(Some(line)) => return (Ok(Some(line)), consumed),
+            match self.line_done(parsed) {
                 Ok(None) => {}
-                Err(kind) => {
-                    self.lines -= 1;
-                    return (Err(self.fail(kind)), consumed);
-                }
+                decoded => return (decoded, consumed),
             }
         }
         (Ok(None), input.len())
@@ -205,17 +200,28 @@ impl<D: DeserializeOwned> Decoder<D> {
             let parsed = parse_line(&self.buffer[..line_end]);
             self.buffer.advance((line_end + 1).min(self.buffer.len()));
             self.scanned = 0;
-            self.lines += 1;
-            match parsed {
-                Ok(Some(line)) => return Ok(Some(line)),
-                Ok(None) => continue,
-                Err(kind) => {
-                    self.lines -= 1;
-                    return Err(self.fail(kind));
-                }
+            match self.line_done(parsed) {
+                Ok(None) => {}
+                decoded => return decoded,
             }
         }
         Ok(None)
+    }
+
+    /// Counts a parsed line and turns its outcome into the decoder's:
+    /// `Ok(None)` for a skipped line, an error (numbered with this line)
+    /// that ends the stream for a bad one.
+    fn line_done(
+        &mut self,
+        parsed: Result<Option<FeedLine<D>>, DecodeErrorKind>,
+    ) -> Result<Option<FeedLine<D>>, DecodeError> {
+        match parsed {
+            Ok(line) => {
+                self.lines += 1;
+                Ok(line)
+            }
+            Err(kind) => Err(self.fail(kind)),
+        }
     }
 
     fn line_too_long(&mut self) -> DecodeError {
