@@ -1,7 +1,7 @@
 //! CPU time and peak memory of a process, from `/proc` (Linux only; no
 //! unsafe code, so no `getrusage`/`sysconf`).
 
-use std::{fs, io, process::Command, sync::OnceLock};
+use std::{fs, io, path::Path, process::Command, sync::OnceLock};
 
 /// Which process to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,8 @@ impl Proc {
     /// system), or where the kernel lacks those, user + system time from
     /// `/proc/PID/stat` (resolution: one clock tick, usually 10 ms). The
     /// time of threads that have exited is not in the first figure: the
-    /// suite's processes keep theirs.
+    /// suite's processes keep theirs; the running thread's may lag by up
+    /// to a scheduler tick.
     ///
     /// # Errors
     ///
@@ -37,11 +38,19 @@ impl Proc {
         self.cpu_seconds_in_ticks()
     }
 
-    /// The sum of the first field of each thread's `schedstat`.
+    /// The sum of the first field of each thread's `schedstat`; `None`
+    /// when the kernel has none. A thread that ends while they are read
+    /// is left out, as one that ended before.
     fn threads_run_nanos(self) -> Option<u64> {
         let mut total = 0_u64;
-        for task in fs::read_dir(self.file("task")).ok()? {
-            let schedstat = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        for task in fs::read_dir(self.file("task")).ok()?.flatten() {
+            let path = task.path().join("schedstat");
+            let Ok(schedstat) = fs::read_to_string(&path) else {
+                if path.parent().is_some_and(Path::exists) {
+                    return None; // the thread is there: no schedstat here
+                }
+                continue;
+            };
             total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
         }
         Some(total)
@@ -159,7 +168,11 @@ mod tests {
 
     #[test]
     fn own_process_can_be_read() {
-        // This test process has run: its threads' time cannot be zero.
+        // Some work, then a sleep: the kernel updates a thread's run time
+        // when it leaves the CPU (or at the next scheduler tick).
+        let sum: u64 = (0..2_000_000_u64).map(std::hint::black_box).sum();
+        assert!(sum > 0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(Proc::Current.cpu_seconds().unwrap() > 0.0);
         Proc::Current.cpu_seconds_in_ticks().unwrap();
         assert!(Proc::Current.peak_rss_kib().unwrap() > 0);
