@@ -975,7 +975,7 @@ mod interop {
             HeaderSelection::All => headers.clone(),
             HeaderSelection::Names(names) => headers
                 .iter()
-                .filter(|(name, _)| names.contains(name))
+                .filter(|(name, _)| names.contains(*name))
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
         };

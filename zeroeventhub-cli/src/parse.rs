@@ -7,12 +7,9 @@ use std::{
 };
 
 use url::Url;
-use zeroeventhub::{Cursor, HeaderSelection};
+use zeroeventhub::{Cursor, HeaderSelection, ParseCursorError, RequestError};
 
 use crate::{args::Source, database::Database};
-
-/// The `headers` value that selects every header.
-const ALL_HEADERS: &str = "_all";
 
 /// Parses a feed URL: absolute, `http` (or `https` when built with the
 /// `tls` feature).
@@ -35,44 +32,16 @@ pub(crate) fn url(text: &str) -> Result<Url, String> {
 /// Parses `P=CURSOR`: a partition number, `=`, and a valid cursor string
 /// (non-empty printable ASCII; it may itself hold `=`).
 pub(crate) fn cursor(text: &str) -> Result<Cursor, String> {
-    let Some((partition, value)) = text.split_once('=') else {
-        return Err("expected P=CURSOR, for example 0=_first or 2=1042".to_owned());
-    };
-    if partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "the partition {partition:?} before `=` is not a partition number"
-        ));
-    }
-    let partition: u32 = partition
-        .parse()
-        .map_err(|_| format!("the partition {partition} is too large"))?;
-    Cursor::new(partition, value).map_err(|error| format!("partition {partition}: {error}"))
+    text.parse()
+        .map_err(|error: ParseCursorError| error.to_string())
 }
 
-/// Parses the `headers` selection: `_all`, or comma-separated names (a
-/// trailing comma is tolerated, as in the protocol). An empty value selects
-/// no header.
+/// Parses the `headers` selection as the protocol's `headers` parameter:
+/// `_all`, or comma-separated names (a trailing comma is tolerated). An
+/// empty value selects no header.
 pub(crate) fn headers(text: &str) -> Result<HeaderSelection, String> {
-    let text = text.strip_suffix(',').unwrap_or(text);
-    if text.is_empty() {
-        return Ok(HeaderSelection::None);
-    }
-    if text == ALL_HEADERS {
-        return Ok(HeaderSelection::All);
-    }
-    let mut names: Vec<String> = Vec::new();
-    for name in text.split(',') {
-        if name.is_empty() {
-            return Err("a header name is empty (two commas in a row?)".to_owned());
-        }
-        if name == ALL_HEADERS {
-            return Err("_all selects every header and cannot be combined with names".to_owned());
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
-        }
-    }
-    Ok(HeaderSelection::Names(names))
+    text.parse()
+        .map_err(|error: RequestError| error.to_string())
 }
 
 /// Parses a STORE: `sqlite:PATH` or a `postgres://` URL.
@@ -149,7 +118,12 @@ mod tests {
         assert!(cursor("=x").is_err());
         assert!(cursor("-1=x").is_err());
         assert!(cursor("a=x").is_err());
-        assert!(cursor("99999999999=x").unwrap_err().contains("too large"));
+        assert!(
+            cursor("99999999999=x")
+                .unwrap_err()
+                .contains("at most 4294967295")
+        );
+        assert!(cursor("01=x").is_err());
     }
 
     #[test]

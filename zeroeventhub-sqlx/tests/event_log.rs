@@ -25,6 +25,7 @@ on_both_databases!(
     every_requested_partition_ends_with_a_checkpoint,
     unknown_cursor_is_the_clients_fault,
     data_is_relayed_byte_for_byte,
+    data_written_with_newlines_by_another_tool_is_served_on_one_line,
     a_page_longer_than_a_chunk_is_read_whole,
     append_to_unknown_partition_appends_nothing,
     migrate_is_idempotent,
@@ -261,6 +262,56 @@ async fn data_is_relayed_byte_for_byte<DB: Backend>(pool: Pool<DB>) {
         })
         .collect();
     assert_eq!(received, texts);
+}
+
+/// Regression: a row whose JSON holds raw newlines between its tokens
+/// (written by another tool, pretty-printed) was served over two lines,
+/// and every consumer of the feed failed on it, at every later fetch too.
+async fn data_written_with_newlines_by_another_tool_is_served_on_one_line<DB: Backend>(
+    pool: Pool<DB>,
+) where
+    for<'e> &'e Pool<DB>: sqlx::Executor<'e, Database = DB>,
+{
+    let log = EventLog::new(pool.clone(), 1);
+    log.migrate().await.unwrap();
+    let stored = [
+        "{\"a\": [\n  1, 2]}",
+        "{\r\n  \"s\": \"x\\ny\",\r\n\t\"n\": 1.50\r\n}",
+    ];
+    let placeholders: Vec<Event> = stored
+        .iter()
+        .map(|_| Event::from_data(0, &0).unwrap())
+        .collect();
+    log.publish(&placeholders).await.unwrap();
+    for (position, text) in (1..).zip(stored) {
+        // As another tool would write it: SQL text, no library in between.
+        let update = format!(
+            "UPDATE {} SET data = '{text}' WHERE position = {position}",
+            log.table()
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(update))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let (url, server) = support::serve(log, 1).await;
+    let client = zeroeventhub::client::Client::new(&url, 1).unwrap();
+    let page = client
+        .fetch_page(&[Cursor::first(0)], &Default::default())
+        .await
+        .expect("the feed decodes");
+    server.abort();
+    let received: Vec<serde_json::Value> = page
+        .events()
+        .iter()
+        .map(|event| event.data_as().unwrap())
+        .collect();
+    let expected: Vec<serde_json::Value> = stored
+        .iter()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .collect();
+    assert_eq!(received, expected);
+    assert_eq!(page.events()[0].data_json(), "{\"a\": [   1, 2]}");
 }
 
 async fn a_page_longer_than_a_chunk_is_read_whole<DB: Backend>(pool: Pool<DB>) {

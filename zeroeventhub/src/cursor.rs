@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::excerpt::{VALUE_CHARS, excerpt};
+
 /// The cursor that starts a partition from its first event.
 pub const FIRST: &str = "_first";
 /// The cursor that starts a partition from "about now": only new events.
@@ -108,6 +110,59 @@ impl fmt::Display for Cursor {
     }
 }
 
+impl std::str::FromStr for Cursor {
+    type Err = ParseCursorError;
+
+    /// Parses the `PARTITION=CURSOR` form that [`Display`](fmt::Display)
+    /// writes: a partition number (digits, no sign, no leading zero), `=`,
+    /// and a valid cursor string, which may itself hold `=`.
+    ///
+    /// ```
+    /// use zeroeventhub::Cursor;
+    ///
+    /// let cursor: Cursor = "2=a=b".parse()?;
+    /// assert_eq!((cursor.partition_id(), cursor.as_str()), (2, "a=b"));
+    /// assert_eq!(cursor.to_string().parse::<Cursor>()?, cursor);
+    /// assert!("02=x".parse::<Cursor>().is_err());
+    /// # Ok::<(), zeroeventhub::ParseCursorError>(())
+    /// ```
+    fn from_str(text: &str) -> Result<Self, ParseCursorError> {
+        let (partition, value) = text
+            .split_once('=')
+            .ok_or(ParseCursorError::MissingEquals)?;
+        let partition_id = crate::request::decimal(partition)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| ParseCursorError::InvalidPartition(excerpt(&partition, VALUE_CHARS)))?;
+        Cursor::new(partition_id, value).map_err(|reason| ParseCursorError::InvalidCursor {
+            partition_id,
+            reason,
+        })
+    }
+}
+
+/// Why a text is not a cursor in its `PARTITION=CURSOR` form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseCursorError {
+    /// No `=` between the partition and the cursor.
+    #[error("expected P=CURSOR (partition, `=`, cursor), for example 0=_first or 2=1042")]
+    MissingEquals,
+    /// The text before `=` is not a partition number.
+    #[error(
+        "{0:?} before `=` is not a partition number \
+         (digits without sign or leading zeros, at most 4294967295)"
+    )]
+    InvalidPartition(String),
+    /// The text after `=` is not a valid cursor string.
+    #[error("partition {partition_id}: {reason}")]
+    InvalidCursor {
+        /// The partition before `=`.
+        partition_id: u32,
+        /// What is wrong with the cursor string.
+        reason: InvalidCursor,
+    },
+}
+
 /// Why a string cannot be a cursor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -166,6 +221,29 @@ mod tests {
             Err(InvalidCursor::NotPrintable { position: 0 })
         );
         assert!(Cursor::new(0, " ~!\"{}").is_ok());
+    }
+
+    #[test]
+    fn parse_is_partition_equals_cursor() {
+        assert_eq!("0=_first".parse(), Ok(Cursor::first(0)));
+        assert_eq!("1=a=b".parse::<Cursor>().unwrap().as_str(), "a=b");
+        assert_eq!("x".parse::<Cursor>(), Err(ParseCursorError::MissingEquals));
+        for bad in ["=x", "-1=x", "+1=x", "01=x", "a=x", "4294967296=x"] {
+            assert!(
+                matches!(
+                    bad.parse::<Cursor>(),
+                    Err(ParseCursorError::InvalidPartition(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            "3=".parse::<Cursor>(),
+            Err(ParseCursorError::InvalidCursor {
+                partition_id: 3,
+                reason: InvalidCursor::Empty
+            })
+        );
     }
 
     #[test]

@@ -64,6 +64,7 @@
 
 mod cursor;
 mod event;
+mod excerpt;
 pub mod ndjson;
 mod page;
 mod receiver;
@@ -76,7 +77,7 @@ pub mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use cursor::{Cursor, FIRST, InvalidCursor, LAST};
+pub use cursor::{Cursor, FIRST, InvalidCursor, LAST, ParseCursorError};
 pub use event::{Event, FeedLine, Headers};
 pub use page::{Page, TypedPageError};
 pub use receiver::{EventReceiver, ReceiveError, receive_events};

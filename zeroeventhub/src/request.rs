@@ -1,8 +1,11 @@
 //! The request: its query string, built by clients and parsed by producers.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, str::FromStr};
 
-use crate::{Cursor, Headers, InvalidCursor};
+use crate::{
+    Cursor, Headers, InvalidCursor,
+    excerpt::{VALUE_CHARS, excerpt},
+};
 
 /// Query parameter: the partition count the consumer assumes.
 const PARTITION_COUNT: &str = "n";
@@ -60,8 +63,9 @@ pub enum HeaderSelection {
     /// No headers (the parameter is absent).
     #[default]
     None,
-    /// Only these headers.
-    Names(Vec<String>),
+    /// Only these headers. A set: each name once, looked up in `O(log n)`
+    /// whatever the length of the request.
+    Names(BTreeSet<String>),
     /// Every header (`_all`).
     All,
 }
@@ -80,7 +84,7 @@ impl HeaderSelection {
     pub fn selects(&self, name: &str) -> bool {
         match self {
             HeaderSelection::None => false,
-            HeaderSelection::Names(names) => names.iter().any(|n| n == name),
+            HeaderSelection::Names(names) => names.contains(name),
             HeaderSelection::All => true,
         }
     }
@@ -101,38 +105,57 @@ impl HeaderSelection {
         let picked: Headers = match self {
             HeaderSelection::None => return None,
             HeaderSelection::All => headers.clone(),
-            HeaderSelection::Names(names) => names
+            // Walk the shorter of the two, so an event costs no more than
+            // its own headers however many names the request lists.
+            HeaderSelection::Names(names) if names.len() < headers.len() => names
                 .iter()
                 .filter_map(|n| Some((n.clone(), headers.get(n)?.clone())))
+                .collect(),
+            HeaderSelection::Names(names) => headers
+                .iter()
+                .filter(|(name, _)| names.contains(*name))
+                .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
         };
         (!picked.is_empty()).then_some(picked)
     }
+}
 
-    fn parse(value: &str) -> Result<Self, RequestError> {
+impl FromStr for HeaderSelection {
+    type Err = RequestError;
+
+    /// Parses the value of the `headers` parameter: `_all`, or
+    /// comma-separated names (each kept once); empty selects no header.
+    ///
+    /// ```
+    /// use zeroeventhub::HeaderSelection;
+    ///
+    /// assert_eq!("_all".parse(), Ok(HeaderSelection::All));
+    /// assert_eq!("b,a,b,".parse(), Ok(HeaderSelection::names(["a", "b"])));
+    /// assert!("a,,b".parse::<HeaderSelection>().is_err());
+    /// ```
+    fn from_str(value: &str) -> Result<Self, RequestError> {
         // The spec: "A trailing comma is tolerated."
         let value = value.strip_suffix(',').unwrap_or(value);
         if value.is_empty() {
             return Ok(HeaderSelection::None);
         }
-        let mut names: Vec<String> = Vec::new();
+        if value == ALL_HEADERS {
+            return Ok(HeaderSelection::All);
+        }
+        let mut names = BTreeSet::new();
         for name in value.split(',') {
             if name.is_empty() {
                 return Err(RequestError::InvalidHeaders {
                     reason: "empty header name",
                 });
             }
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_owned());
-            }
-        }
-        if names.iter().any(|n| n == ALL_HEADERS) {
-            if names.len() > 1 {
+            if name == ALL_HEADERS {
                 return Err(RequestError::InvalidHeaders {
                     reason: "_all cannot be combined with header names",
                 });
             }
-            return Ok(HeaderSelection::All);
+            names.insert(name.to_owned());
         }
         Ok(HeaderSelection::Names(names))
     }
@@ -211,6 +234,7 @@ impl FeedRequest {
             HeaderSelection::None => {}
             HeaderSelection::Names(names) if names.is_empty() => {}
             HeaderSelection::Names(names) => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 query.append_pair(HEADERS, &names.join(","));
             }
             HeaderSelection::All => {
@@ -239,23 +263,26 @@ impl FeedRequest {
                 PAGE_SIZE_HINT => {
                     set_once(&mut page_size_hint, PAGE_SIZE_HINT, parse_hint(&value)?)?
                 }
-                HEADERS => set_once(&mut headers, HEADERS, HeaderSelection::parse(&value)?)?,
+                HEADERS => set_once(&mut headers, HEADERS, value.parse()?)?,
                 _ => {
                     let Some(index) = name.strip_prefix(CURSOR_PREFIX) else {
                         continue;
                     };
+                    // `cursor` and `cursorx` are unknown parameters.
                     if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
                         continue;
                     }
-                    cursors.push((name.to_string(), index.parse::<u64>().ok(), value));
+                    cursors.push((name.to_string(), index_of(index), value));
                 }
             }
         }
 
         let count = count.ok_or(RequestError::MissingPartitionCount)?;
-        let count: u32 = count
-            .parse()
-            .map_err(|_| RequestError::InvalidPartitionCount { value: count })?;
+        let count = decimal(&count)
+            .and_then(|count| u32::try_from(count).ok())
+            .ok_or_else(|| RequestError::InvalidPartitionCount {
+                value: excerpt(&count, VALUE_CHARS),
+            })?;
         if count != partition_count {
             return Err(RequestError::PartitionCountMismatch {
                 requested: count,
@@ -265,25 +292,37 @@ impl FeedRequest {
         if cursors.is_empty() {
             return Err(RequestError::NoCursor);
         }
-        let mut parsed: Vec<Cursor> = Vec::with_capacity(cursors.len());
+        let mut parsed: Vec<(Cursor, String)> = Vec::with_capacity(cursors.len());
         for (param, index, value) in cursors {
             let partition_id = match index {
-                Some(index) if index < u64::from(partition_count) => index as u32,
-                _ => {
+                Ok(index) if index < u64::from(partition_count) => index as u32,
+                Ok(_) => {
                     return Err(RequestError::CursorOutOfRange {
                         param,
                         partition_count,
                     });
                 }
+                Err(()) => return Err(RequestError::InvalidCursorIndex { param }),
             };
-            if parsed.iter().any(|c| c.partition_id() == partition_id) {
-                return Err(RequestError::RepeatedParameter { param });
-            }
-            let cursor = Cursor::new(partition_id, value)
-                .map_err(|reason| RequestError::InvalidCursor { param, reason })?;
-            parsed.push(cursor);
+            let cursor =
+                Cursor::new(partition_id, value).map_err(|reason| RequestError::InvalidCursor {
+                    param: param.clone(),
+                    reason,
+                })?;
+            parsed.push((cursor, param));
         }
-        parsed.sort_by_key(Cursor::partition_id);
+        // Sorted, a repeated partition's cursors stand side by side: the
+        // check costs O(k log k) for k cursors, never O(k * k).
+        parsed.sort_by_key(|(cursor, _)| cursor.partition_id());
+        if let Some(pair) = parsed
+            .windows(2)
+            .find(|pair| pair[0].0.partition_id() == pair[1].0.partition_id())
+        {
+            return Err(RequestError::RepeatedParameter {
+                param: pair[1].1.clone(),
+            });
+        }
+        let parsed = parsed.into_iter().map(|(cursor, _)| cursor).collect();
         Ok(FeedRequest {
             partition_count,
             cursors: parsed,
@@ -304,13 +343,34 @@ fn set_once<T>(slot: &mut Option<T>, param: &str, value: T) -> Result<(), Reques
 
 /// "`0` or absent = the producer's default."
 fn parse_hint(value: &str) -> Result<Option<u32>, RequestError> {
-    match value.parse::<u32>() {
-        Ok(0) => Ok(None),
-        Ok(hint) if value.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(hint)),
+    match decimal(value).map(u32::try_from) {
+        Some(Ok(0)) => Ok(None),
+        Some(Ok(hint)) => Ok(Some(hint)),
         _ => Err(RequestError::InvalidPageSizeHint {
-            value: value.to_owned(),
+            value: excerpt(&value, VALUE_CHARS),
         }),
     }
+}
+
+/// The partition index of a `cursorN` parameter (`index` is all digits):
+/// `Err` when written with a leading zero, a number too large for `u64` as
+/// `u64::MAX` (outside every feed).
+fn index_of(index: &str) -> Result<u64, ()> {
+    if index.len() > 1 && index.starts_with('0') {
+        return Err(());
+    }
+    Ok(decimal(index).unwrap_or(u64::MAX))
+}
+
+/// The one rule for every integer of the protocol and the command line: a
+/// non-negative decimal in ASCII digits, without sign, spaces or leading
+/// zeros (`0` itself is fine). `None` for anything else, or beyond `u64`.
+pub(crate) fn decimal(text: &str) -> Option<u64> {
+    let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only || (text.len() > 1 && text.starts_with('0')) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// A request the producer must refuse (status 400), naming the parameter.
@@ -320,10 +380,13 @@ pub enum RequestError {
     /// `n` is absent.
     #[error("missing parameter n (the partition count)")]
     MissingPartitionCount,
-    /// `n` is not a non-negative integer.
-    #[error("parameter n must be a non-negative integer, got {value:?}")]
+    /// `n` is not a non-negative integer (digits only, no sign, no leading
+    /// zero) that fits in 32 bits.
+    #[error(
+        "parameter n must be a non-negative integer without sign or leading zeros, got {value:?}"
+    )]
     InvalidPartitionCount {
-        /// The value received.
+        /// The value received (its first 64 characters).
         value: String,
     },
     /// `n` differs from the producer's partition count.
@@ -351,6 +414,13 @@ pub enum RequestError {
         /// The parameter's name.
         param: String,
     },
+    /// A `cursorN` whose `N` has a leading zero (`cursor04`): refused, not
+    /// read as another partition's cursor.
+    #[error("parameter {param}: the partition index must be written without leading zeros")]
+    InvalidCursorIndex {
+        /// The parameter's name.
+        param: String,
+    },
     /// A cursor that is empty or not printable ASCII.
     #[error("parameter {param}: {reason}")]
     InvalidCursor {
@@ -359,10 +429,13 @@ pub enum RequestError {
         /// What is wrong with it.
         reason: InvalidCursor,
     },
-    /// `pagesizehint` is not a non-negative integer that fits in 32 bits.
-    #[error("parameter pagesizehint must be an integer in 0..=4294967295, got {value:?}")]
+    /// `pagesizehint` is not a non-negative integer (digits only, no sign,
+    /// no leading zero) that fits in 32 bits.
+    #[error(
+        "parameter pagesizehint must be an integer in 0..=4294967295 without sign or leading zeros, got {value:?}"
+    )]
     InvalidPageSizeHint {
-        /// The value received.
+        /// The value received (its first 64 characters).
         value: String,
     },
     /// `headers` is malformed.
@@ -383,6 +456,7 @@ impl RequestError {
             RequestError::NoCursor => "cursorN",
             RequestError::CursorOutOfRange { param, .. }
             | RequestError::RepeatedParameter { param }
+            | RequestError::InvalidCursorIndex { param }
             | RequestError::InvalidCursor { param, .. } => param,
             RequestError::InvalidPageSizeHint { .. } => PAGE_SIZE_HINT,
             RequestError::InvalidHeaders { .. } => HEADERS,

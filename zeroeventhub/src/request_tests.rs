@@ -209,3 +209,85 @@ fn request_building_validates_like_parsing() {
     assert!(with_headers(&["_all"]).to_query_string().is_err());
     assert!(with_headers(&[]).to_query_string().is_ok());
 }
+
+#[test]
+fn integers_have_one_rule_digits_without_sign_or_leading_zero() {
+    assert_eq!(decimal("0"), Some(0));
+    assert_eq!(decimal("1042"), Some(1042));
+    for refused in [
+        "",
+        "+4",
+        "-1",
+        "04",
+        "00",
+        " 4",
+        "4 ",
+        "4.0",
+        "0x4",
+        "99999999999999999999",
+    ] {
+        assert_eq!(decimal(refused), None, "{refused:?}");
+    }
+}
+
+/// Regression (found by fuzzing): `n=+4` and `n=04` were accepted while
+/// `pagesizehint=+5` was refused, and `cursor04` was read as `cursor4`.
+#[test]
+fn request_refuses_signs_and_leading_zeros_in_every_integer() {
+    for (query, param) in [
+        ("n=+4&cursor0=_first", "n"),
+        ("n=04&cursor0=_first", "n"),
+        ("n=4&cursor0=_first&pagesizehint=+5", "pagesizehint"),
+        ("n=4&cursor0=_first&pagesizehint=05", "pagesizehint"),
+        ("n=4&cursor04=_first", "cursor04"),
+        ("n=4&cursor00=_first", "cursor00"),
+    ] {
+        let (got, message) = error(query);
+        assert_eq!(got, param, "{query}: {message}");
+        assert!(
+            message.contains("leading zeros"),
+            "{query}: the message says what the rule is: {message}"
+        );
+    }
+    assert_eq!(
+        parse("n=4&cursor0=_first&pagesizehint=0")
+            .unwrap()
+            .page_size_hint,
+        None
+    );
+}
+
+#[test]
+fn request_error_quotes_a_long_value_only_in_part() {
+    let long = "9".repeat(100_000);
+    let message = error(&format!("n={long}&cursor0=_first")).1;
+    assert!(message.len() < 300, "{} bytes", message.len());
+    assert!(
+        message.contains(&format!("\"{}...\"", &long[..crate::excerpt::VALUE_CHARS])),
+        "{message}"
+    );
+    let message = error(&format!("n=4&cursor0=_first&pagesizehint=x{long}")).1;
+    assert!(message.len() < 300, "{} bytes", message.len());
+}
+
+/// Regression (found by fuzzing): the names were de-duplicated by a linear
+/// search each, so 16,000 names cost half a second a request.
+#[test]
+fn request_headers_are_a_set_each_name_once() {
+    let names: Vec<String> = (0..16_000).map(|i| format!("h{i}")).collect();
+    let query = format!("n=4&cursor0=_first&headers={},h7,h7", names.join(","));
+    let HeaderSelection::Names(parsed) = parse(&query).unwrap().headers else {
+        panic!("expected names")
+    };
+    assert_eq!(parsed.len(), names.len());
+    assert!(parsed.contains("h15999"));
+}
+
+#[test]
+fn request_repeated_cursor_is_named_whatever_the_order() {
+    assert_eq!(error("n=4&cursor2=a&cursor0=b&cursor2=c").0, "cursor2");
+    assert_eq!(
+        error("n=4&cursor3=a&cursor3=b&cursor1=c&cursor1=d").0,
+        "cursor1"
+    );
+}

@@ -316,3 +316,39 @@ fn serve_sqlite_serves_the_log_of_a_rust_producer() {
         .join("\n")
     );
 }
+
+/// Regression: an event whose stored JSON holds raw newlines (written by
+/// another tool) was served over two lines, and `zeh fetch` failed on it
+/// at every fetch.
+fn data_with_newlines_is_served_on_one_line(db: &TestDb) {
+    let event = r#"{"partition":1,"data":{"a":0}}"#;
+    let appended = append(db, &[], &format!("{event}\n"));
+    assert!(appended.status.success(), "{}", stderr_of(&appended));
+    db.execute("UPDATE zeh_event_log SET data = '{\"a\": [\n  1,\r\n\t2]}' WHERE position = 1");
+    let serve = Serve::start(&[&db.store(), "--partitions", PARTITIONS]);
+    let output = fetch(&serve.url, &["--cursor", "1=_first"]);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "{\"partition\":1,\"data\":{\"a\": [   1,\r \t2]}}",
+            &checkpoint(1, "1"),
+            &checkpoint(1, "1"),
+        ]
+    );
+    let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(line["data"], serde_json::json!({"a": [1, 2]}));
+}
+
+#[test]
+fn serve_sqlite_serves_data_with_newlines_on_one_line() {
+    data_with_newlines_is_served_on_one_line(&TestDb::sqlite());
+}
+
+#[test]
+fn serve_postgres_serves_data_with_newlines_on_one_line() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    data_with_newlines_is_served_on_one_line(&db);
+}

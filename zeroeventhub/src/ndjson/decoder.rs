@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::line::parse_line;
-use crate::{FeedLine, InvalidCursor};
+use crate::{FeedLine, InvalidCursor, excerpt::excerpt};
 
 /// The default longest line [`Decoder`] accepts: 16 MiB.
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 16 * 1024 * 1024;
@@ -289,7 +289,7 @@ pub enum DecodeErrorKind {
     /// An event or checkpoint without a `partition` (or with `null`).
     MissingPartition,
     /// A `partition` that is not an integer in `0..=4294967295`; holds the
-    /// JSON text received.
+    /// JSON text received (its first 64 characters).
     InvalidPartition(String),
     /// A checkpoint whose cursor is empty or not printable ASCII.
     InvalidCursor(InvalidCursor),
@@ -303,7 +303,17 @@ impl fmt::Display for DecodeErrorKind {
             }
             DecodeErrorKind::InvalidUtf8(error) => write!(f, "line is not UTF-8: {error}"),
             DecodeErrorKind::NotAnObject => f.write_str("line is not a JSON object"),
-            DecodeErrorKind::Json(error) => write!(f, "invalid JSON: {error}"),
+            // serde_json quotes an unexpected string whole ("invalid type:
+            // string \"...\""), which may be megabytes long.
+            DecodeErrorKind::Json(error) => {
+                let message = excerpt(error, JSON_ERROR_CHARS);
+                write!(f, "invalid JSON: {message}")?;
+                // A cut message has lost serde_json's "at line 1 column N".
+                if message.chars().count() > JSON_ERROR_CHARS {
+                    write!(f, " (at column {})", error.column())?;
+                }
+                Ok(())
+            }
             DecodeErrorKind::MissingPartition => f.write_str("missing `partition`"),
             DecodeErrorKind::InvalidPartition(text) => {
                 write!(f, "`partition` must be a non-negative integer, got {text}")
@@ -312,3 +322,6 @@ impl fmt::Display for DecodeErrorKind {
         }
     }
 }
+
+/// How much of serde_json's message a decode error shows.
+const JSON_ERROR_CHARS: usize = 200;

@@ -292,3 +292,32 @@ fn encode_then_decode_round_trips() {
     }
     assert_eq!(decoded, lines);
 }
+
+/// Regression (found by fuzzing): a decode error quoted the offending text
+/// whole, up to the line limit (16 MiB) in one message.
+#[test]
+fn decoder_error_quotes_long_text_only_in_part() {
+    let long = "x".repeat(1_000_000);
+    for line in [
+        format!("{{\"partition\":0,\"headers\":\"{long}\",\"data\":1}}\n"),
+        format!("{{\"partition\":\"{long}\",\"cursor\":\"1\"}}\n"),
+    ] {
+        let mut decoder = Decoder::new();
+        decoder.push(line.as_bytes());
+        let message = decoder.decode().unwrap_err().to_string();
+        assert!(
+            message.len() < 400,
+            "{} bytes: {}",
+            message.len(),
+            &message[..400]
+        );
+        assert!(message.contains("xxx..."), "{message}");
+    }
+    let mut decoder = Decoder::new();
+    decoder.push(format!("{{\"partition\":0,\"headers\":\"{long}\",\"data\":1}}\n").as_bytes());
+    let message = decoder.decode().unwrap_err().to_string();
+    assert!(
+        message.ends_with(&format!("(at column {})", long.len() + 27)),
+        "{message}"
+    );
+}

@@ -12,6 +12,11 @@ use crate::{Event, FeedLine, Headers};
 ///   serialized straight into `out`;
 /// - a checkpoint: `{"partition":0,"cursor":"..."}`.
 ///
+/// Every line is one line, whatever the data: a raw `\n` in `data` (raw
+/// JSON may be pretty-printed) can only be whitespace between two tokens,
+/// since JSON strings cannot hold one unescaped, so it is written as a
+/// space. The value is the same; every other byte is kept.
+///
 /// # Examples
 ///
 /// ```
@@ -62,10 +67,25 @@ fn encode_event<D: Serialize>(
         write_headers(headers, out);
     }
     out.extend_from_slice(b",\"data\":");
+    let data_start = out.len();
     // A `RawValue` is written verbatim; other types are serialized here.
     serde_json::to_writer(&mut *out, &event.data)?;
+    flatten_newlines(&mut out[data_start..]);
     out.extend_from_slice(b"}\n");
     Ok(())
+}
+
+/// Turns every raw `\n` of serialized JSON into a space. The wire format
+/// promises one line per item, and a newline outside a JSON string is
+/// whitespace between tokens (inside one it is always escaped), so this
+/// keeps the value as it was. Data without a newline (the common case) is
+/// only scanned, by `memchr`.
+fn flatten_newlines(json: &mut [u8]) {
+    let mut from = 0;
+    while let Some(offset) = memchr::memchr(b'\n', &json[from..]) {
+        json[from + offset] = b' ';
+        from += offset + 1;
+    }
 }
 
 fn write_partition(partition_id: u32, out: &mut Vec<u8>) {
@@ -200,5 +220,28 @@ mod tests {
             encoded(cursor.into()),
             "{\"partition\":7,\"cursor\":\"a\\\"b\\\\c\"}\n"
         );
+    }
+
+    /// Regression (found by fuzzing): raw data holding a newline between
+    /// tokens was written over two lines, and the consumer failed on it.
+    #[test]
+    fn raw_data_with_newlines_between_tokens_stays_on_one_line() {
+        for raw in [
+            "{\"a\": [\n  1, 2]}",
+            "{\r\n  \"a\" : \"x\\ny\",\r\n  \"b\": [1,\n2]\r\n}",
+            "\n\t[ 1 ,\n\n\"\u{2028}\" ]\n",
+        ] {
+            let data = serde_json::value::RawValue::from_string(raw.to_owned()).unwrap();
+            let stored = data.get().to_owned();
+            let text = encoded(FeedLine::Event(Event::new(0, data)));
+            assert_eq!(text.matches('\n').count(), 1, "{text:?}");
+            assert!(text.ends_with("}\n"));
+            let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let want: serde_json::Value = serde_json::from_str(raw).unwrap();
+            assert_eq!(line["data"], want);
+            // Only the newlines changed: every other byte is as it was.
+            let data = &text["{\"partition\":0,\"data\":".len()..text.len() - 2];
+            assert_eq!(data, stored.replace('\n', " "));
+        }
     }
 }

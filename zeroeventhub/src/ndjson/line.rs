@@ -9,7 +9,10 @@ use serde::{
 use serde_json::value::RawValue;
 
 use super::DecodeErrorKind;
-use crate::{Cursor, Event, FeedLine, Headers};
+use crate::{
+    Cursor, Event, FeedLine, Headers,
+    excerpt::{VALUE_CHARS, excerpt},
+};
 
 /// The keys of a line this library understands; others are ignored.
 #[derive(Deserialize)]
@@ -149,8 +152,10 @@ fn partition_text(line: &str) -> String {
         #[serde(borrow)]
         partition: &'a RawValue,
     }
-    serde_json::from_str::<PartitionOnly<'_>>(line)
-        .map_or_else(|_| String::new(), |only| only.partition.get().to_owned())
+    serde_json::from_str::<PartitionOnly<'_>>(line).map_or_else(
+        |_| String::new(),
+        |only| excerpt(&only.partition.get(), VALUE_CHARS),
+    )
 }
 
 #[cfg(test)]

@@ -258,6 +258,36 @@ mod tests {
         }
     }
 
+    /// Regression: raw data with newlines between its tokens must reach
+    /// the consumer on one line, as the same value.
+    #[tokio::test]
+    async fn raw_data_with_newlines_is_served_on_one_line() {
+        let log = MemoryLog::new(1);
+        let raw = "{\r\n  \"a\": [\n1,\t2],\n  \"s\": \"x\\ny\"\n}";
+        let data = serde_json::value::RawValue::from_string(raw.to_owned()).unwrap();
+        log.append(Event::new(0, data)).unwrap();
+        let super::super::FeedResponse::Stream(body) =
+            super::super::respond(&log, 1, "n=1&cursor0=_first").await
+        else {
+            panic!("the request is valid")
+        };
+        let chunks: Vec<_> = body.map(|chunk| chunk.unwrap()).collect().await;
+        let mut decoder = crate::ndjson::Decoder::<serde_json::Value>::typed();
+        let mut values = Vec::new();
+        for chunk in &chunks {
+            decoder.push(chunk);
+            while let Some(line) = decoder.decode().expect("every line decodes") {
+                if let FeedLine::Event(event) = line {
+                    values.push(event.data);
+                }
+            }
+        }
+        assert_eq!(
+            values,
+            [serde_json::from_str::<serde_json::Value>(raw).unwrap()]
+        );
+    }
+
     #[test]
     fn append_to_unknown_partition_fails() {
         let error = log().append(Event::from_data(2, &0).unwrap()).unwrap_err();
