@@ -12,10 +12,7 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
-use zeroeventhub::{
-    Cursor,
-    client::{Client, FetchOptions},
-};
+use zeroeventhub::{Cursor, client::Client};
 
 const PARTITIONS: u32 = 3;
 
@@ -61,12 +58,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("resuming from {} applied events", state.applied);
 
     let client = Client::new(&url, PARTITIONS)?;
-    let options = FetchOptions {
-        page_size_hint: Some(100),
-        ..FetchOptions::default()
-    };
     loop {
-        let page = client.fetch_page(&cursors, &options).await?;
+        let page = client.fetch(&cursors).page_size_hint(100).page().await?;
         // BEGIN: apply the covered events...
         for event in page.events() {
             let change: NameChanged = event.data_as()?;

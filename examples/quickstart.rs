@@ -16,9 +16,9 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use zeroeventhub::{
-    Event,
+    BoxError, Event,
     client::Client,
-    runtime::{BoxError, ConsumerConfig, Handler},
+    runtime::{ConsumerConfig, Handler},
 };
 use zeroeventhub_sqlx::{
     SqliteEventLog, consume,

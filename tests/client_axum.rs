@@ -32,8 +32,8 @@ use support::{
 use tokio::sync::mpsc;
 use zeroeventhub::{
     Cursor, Event, FeedLine, FeedRequest, HeaderSelection, Headers, Page,
-    client::{Client, Error, EventStream, FetchOptions},
-    ndjson::DecodeErrorKind,
+    client::{Client, Error, ErrorKind, EventStream},
+    ndjson::{DecodeError, DecodeErrorKind},
     server::{DataReader, MemoryLog, ReadError},
 };
 use zeroeventhub_axum::{feed_route, feed_router};
@@ -112,13 +112,6 @@ fn cursor(partition_id: u32, value: &str) -> Cursor {
     Cursor::new(partition_id, value).unwrap()
 }
 
-fn with_headers(selection: HeaderSelection) -> FetchOptions {
-    FetchOptions {
-        headers: selection,
-        ..FetchOptions::default()
-    }
-}
-
 // ---------------------------------------------------------------------
 // Reading a feed
 // ---------------------------------------------------------------------
@@ -129,10 +122,9 @@ async fn one_request_reads_several_partitions_with_a_checkpoint_for_each() {
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
-        .fetch_page(
-            &first_cursors(FIXTURE_PARTITIONS),
-            &with_headers(HeaderSelection::All),
-        )
+        .fetch(&first_cursors(FIXTURE_PARTITIONS))
+        .headers(HeaderSelection::All)
+        .page()
         .await
         .unwrap();
 
@@ -154,7 +146,8 @@ async fn event_data_of_every_json_type_arrives_unchanged() {
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
-        .fetch_page(&first_cursors(FIXTURE_PARTITIONS), &FetchOptions::default())
+        .fetch(&first_cursors(FIXTURE_PARTITIONS))
+        .page()
         .await
         .unwrap();
 
@@ -188,7 +181,9 @@ async fn first_cursor_reads_a_partition_from_its_first_event() {
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
-        .fetch_page(&[Cursor::first(1)], &with_headers(HeaderSelection::All))
+        .fetch(&[Cursor::first(1)])
+        .headers(HeaderSelection::All)
+        .page()
         .await
         .unwrap();
 
@@ -203,20 +198,14 @@ async fn last_cursor_skips_existing_events_and_turns_into_the_current_end() {
     let server = serve_log(log.clone()).await;
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
-    let page = client
-        .fetch_page(&[Cursor::last(0)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&[Cursor::last(0)]).page().await.unwrap();
     assert!(page.is_empty());
     assert_eq!(page.cursor(0), Some(&cursor(0, "3")));
 
     // From that concrete cursor, only what is published afterwards.
     log.append(Event::from_data(0, "new").unwrap()).unwrap();
     let cursors = page.advance_cursors(&[Cursor::last(0)]);
-    let page = client
-        .fetch_page(&cursors, &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&cursors).page().await.unwrap();
     let data: Vec<String> = page.events().iter().map(|e| e.data_as().unwrap()).collect();
     assert_eq!(data, ["new"]);
 }
@@ -225,13 +214,15 @@ async fn last_cursor_skips_existing_events_and_turns_into_the_current_end() {
 async fn page_size_hint_limits_the_events_of_a_response() {
     let server = serve_log(fixture_log()).await;
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
-    let options = FetchOptions {
-        page_size_hint: Some(2),
-        ..with_headers(HeaderSelection::All)
-    };
     let start = first_cursors(FIXTURE_PARTITIONS);
 
-    let page = client.fetch_page(&start, &options).await.unwrap();
+    let page = client
+        .fetch(&start)
+        .page_size_hint(2)
+        .headers(HeaderSelection::All)
+        .page()
+        .await
+        .unwrap();
 
     assert_eq!(page.events(), &fixture_events_of(0)[..2]);
     // The cursors resume right after the events received, nowhere else.
@@ -240,10 +231,7 @@ async fn page_size_hint_limits_the_events_of_a_response() {
         [cursor(0, "2"), cursor(1, "0"), cursor(2, "0")]
     );
     // Without a hint, the producer's default (1000) holds everything.
-    let page = client
-        .fetch_page(&start, &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&start).page().await.unwrap();
     assert_eq!(page.len(), fixture_events().len());
 }
 
@@ -257,7 +245,8 @@ async fn without_a_header_selection_no_event_carries_headers() {
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
-        .fetch_page(&first_cursors(FIXTURE_PARTITIONS), &FetchOptions::default())
+        .fetch(&first_cursors(FIXTURE_PARTITIONS))
+        .page()
         .await
         .unwrap();
 
@@ -271,10 +260,9 @@ async fn named_header_selection_gives_exactly_those_headers_that_exist() {
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
-        .fetch_page(
-            &first_cursors(FIXTURE_PARTITIONS),
-            &with_headers(HeaderSelection::names(["ce_type", "trace", "missing"])),
-        )
+        .fetch(&first_cursors(FIXTURE_PARTITIONS))
+        .headers(HeaderSelection::names(["ce_type", "trace", "missing"]))
+        .page()
         .await
         .unwrap();
 
@@ -300,10 +288,9 @@ async fn all_header_selection_gives_every_header() {
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
-        .fetch_page(
-            &first_cursors(FIXTURE_PARTITIONS),
-            &with_headers(HeaderSelection::All),
-        )
+        .fetch(&first_cursors(FIXTURE_PARTITIONS))
+        .headers(HeaderSelection::All)
+        .page()
         .await
         .unwrap();
 
@@ -341,18 +328,18 @@ async fn resuming_from_checkpoints_until_caught_up_gives_every_event_once_in_ord
     }
     let server = serve_log(log).await;
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
-    let options = FetchOptions {
-        page_size_hint: Some(7),
-        ..FetchOptions::default()
-    };
-
     let mut cursors = first_cursors(FIXTURE_PARTITIONS);
     let mut received: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     let mut requests = 0;
     loop {
         requests += 1;
         assert!(requests < 100, "never caught up");
-        let page = client.fetch_page(&cursors, &options).await.unwrap();
+        let page = client
+            .fetch(&cursors)
+            .page_size_hint(7)
+            .page()
+            .await
+            .unwrap();
         assert!(page.len() <= 7, "{} events for a hint of 7", page.len());
         for event in page.events() {
             let data: serde_json::Value = event.data_as().unwrap();
@@ -383,19 +370,13 @@ async fn events_appended_between_requests_appear_on_the_next_request() {
     let server = serve_log(log.clone()).await;
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
     let start = first_cursors(FIXTURE_PARTITIONS);
-    let page = client
-        .fetch_page(&start, &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&start).page().await.unwrap();
     let caught_up = page.advance_cursors(&start);
 
     log.append(Event::from_data(1, "b3").unwrap()).unwrap();
     log.append(Event::from_data(2, "c4").unwrap()).unwrap();
     log.append(Event::from_data(1, "b4").unwrap()).unwrap();
-    let page = client
-        .fetch_page(&caught_up, &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&caught_up).page().await.unwrap();
 
     let data: Vec<(u32, String)> = page
         .events()
@@ -411,10 +392,7 @@ async fn events_appended_between_requests_appear_on_the_next_request() {
         ]
     );
     let next = page.advance_cursors(&caught_up);
-    let page = client
-        .fetch_page(&next, &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&next).page().await.unwrap();
     assert!(page.is_empty());
 }
 
@@ -427,10 +405,7 @@ async fn feed_url_with_its_own_query_parameters_still_works() {
     )
     .unwrap();
 
-    let page = client
-        .fetch_page(&[Cursor::first(2)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&[Cursor::first(2)]).page().await.unwrap();
 
     assert_eq!(page.len(), 3);
 }
@@ -465,12 +440,9 @@ async fn client_assuming_another_partition_count_gets_400_naming_n() {
     let server = serve_log(fixture_log()).await;
     let client = client(&server, FEED, 4);
 
-    let error = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap_err();
+    let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
 
-    let Error::Status { status, body, .. } = &error else {
+    let (Some(status), Some(body)) = (error.status(), error.body()) else {
         panic!("expected a status error, got {error:?}");
     };
     assert_eq!(status.as_u16(), 400);
@@ -549,12 +521,9 @@ async fn reader_refusing_an_unknown_cursor_gives_400_with_its_message() {
     let server = serve_log(fixture_log()).await;
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
-    let error = client
-        .fetch_page(&[cursor(0, "99")], &FetchOptions::default())
-        .await
-        .unwrap_err();
+    let error = client.fetch(&[cursor(0, "99")]).page().await.unwrap_err();
 
-    let Error::Status { status, body, .. } = &error else {
+    let (Some(status), Some(body)) = (error.status(), error.body()) else {
         panic!("expected a status error, got {error:?}");
     };
     assert_eq!(status.as_u16(), 400);
@@ -604,12 +573,9 @@ async fn reader_failing_before_the_first_line_gives_500_without_internal_details
     let server = TestServer::start(feed_router(FEED, reader, 1)).await;
     let client = client(&server, FEED, 1);
 
-    let error = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap_err();
+    let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
 
-    let Error::Status { status, body, .. } = &error else {
+    let (Some(status), Some(body)) = (error.status(), error.body()) else {
         panic!("expected a status error, got {error:?}");
     };
     assert_eq!(status.as_u16(), 500);
@@ -630,15 +596,12 @@ async fn reader_failing_mid_response_cuts_the_body_off_after_the_lines_before_it
     let server = TestServer::start(feed_router(FEED, reader, 1)).await;
     let client = client(&server, FEED, 1);
 
-    let lines = client
-        .fetch_events(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let lines = client.fetch(&[Cursor::first(0)]).send().await.unwrap();
     let mut items = drain(lines).await;
 
     let last = items.pop().expect("at least the error");
     let error = last.expect_err("the response must not end cleanly");
-    assert!(matches!(error, Error::BodyInterrupted(_)), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::BodyInterrupted, "{error:?}");
     assert!(error.is_transient());
     assert_eq!(items.len(), 2 * EVENTS, "every line before the failure");
     let last_line = items.pop().unwrap().unwrap();
@@ -648,11 +611,8 @@ async fn reader_failing_mid_response_cuts_the_body_off_after_the_lines_before_it
     );
 
     // Collected into a page, the cut-off response is an error, not a page.
-    let error = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap_err();
-    assert!(matches!(error, Error::BodyInterrupted(_)), "{error:?}");
+    let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BodyInterrupted, "{error:?}");
 }
 
 #[tokio::test]
@@ -664,15 +624,16 @@ async fn reader_failing_right_after_the_first_lines_never_looks_like_a_clean_end
     let server = TestServer::start(feed_router(FEED, reader, 1)).await;
     let client = client(&server, FEED, 1);
 
-    let result = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await;
+    let result = client.fetch(&[Cursor::first(0)]).page().await;
 
     // The body may be cut before or after its first bytes: either way an
     // error, never a page.
     let error = result.expect_err("a failed response must not give a page");
     assert!(
-        matches!(error, Error::BodyInterrupted(_) | Error::Transport(_)),
+        matches!(
+            error.kind(),
+            ErrorKind::BodyInterrupted | ErrorKind::Transport
+        ),
         "{error:?}"
     );
 }
@@ -742,10 +703,7 @@ async fn dropping_the_event_stream_makes_the_server_drop_the_readers_stream() {
     let (server, _on_call, mut on_drop) = serve_endless(true).await;
     let client = client(&server, FEED, 1);
 
-    let mut lines = client
-        .fetch_events(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let mut lines = client.fetch(&[Cursor::first(0)]).send().await.unwrap();
     let first = tokio::time::timeout(NO_HANG, lines.try_next())
         .await
         .expect("the first line")
@@ -768,11 +726,7 @@ async fn giving_up_before_the_first_line_makes_the_server_drop_the_readers_strea
 
     // The producer has nothing yet (think of a long poll): the consumer
     // waits for the response's head, then gives up.
-    let fetch = tokio::spawn(async move {
-        client
-            .fetch_events(&[Cursor::first(0)], &FetchOptions::default())
-            .await
-    });
+    let fetch = tokio::spawn(async move { client.fetch(&[Cursor::first(0)]).send().await });
     tokio::time::timeout(NO_HANG, on_call.recv())
         .await
         .expect("the reader was not called")
@@ -816,10 +770,7 @@ async fn no_content_response_is_an_empty_page() {
     let server = serve_handler(|| async { StatusCode::NO_CONTENT }).await;
     let client = client(&server, FEED, 1);
 
-    let page = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&[Cursor::first(0)]).page().await.unwrap();
 
     assert_eq!(page, Page::new());
 }
@@ -829,10 +780,7 @@ async fn empty_ok_body_is_an_empty_page() {
     let server = serve_handler(|| async { ([(CONTENT_TYPE, "application/x-ndjson")], "") }).await;
     let client = client(&server, FEED, 1);
 
-    let page = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let page = client.fetch(&[Cursor::first(0)]).page().await.unwrap();
 
     assert_eq!(page, Page::new());
 }
@@ -845,10 +793,7 @@ async fn line_for_a_partition_not_requested_is_an_unexpected_partition() {
     .await;
     let client = client(&server, FEED, 3);
 
-    let lines = client
-        .fetch_events(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let lines = client.fetch(&[Cursor::first(0)]).send().await.unwrap();
     let items = drain(lines).await;
 
     assert_eq!(items.len(), 2, "{items:?}");
@@ -857,15 +802,11 @@ async fn line_for_a_partition_not_requested_is_an_unexpected_partition() {
         &FeedLine::Checkpoint(cursor(0, "1"))
     );
     let error = items[1].as_ref().unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::UnexpectedPartition {
-                line: 2,
-                partition_id: 2
-            }
-        ),
-        "{error:?}"
+    assert_eq!(error.kind(), ErrorKind::UnexpectedPartition, "{error:?}");
+    assert_eq!(error.line(), Some(2));
+    assert_eq!(
+        error.to_string(),
+        "malformed response: line 2: partition 2 was not requested"
     );
     assert!(!error.is_transient());
 }
@@ -876,16 +817,13 @@ async fn error_status_keeps_at_most_1_kib_of_a_long_body() {
         serve_handler(|| async { (StatusCode::SERVICE_UNAVAILABLE, "x".repeat(100_000)) }).await;
     let client = client(&server, FEED, 1);
 
-    let error = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap_err();
+    let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
 
-    let Error::Status { status, body, .. } = &error else {
+    let (Some(status), Some(body)) = (error.status(), error.body()) else {
         panic!("expected a status error, got {error:?}");
     };
     assert_eq!(status.as_u16(), 503);
-    assert_eq!(body, &"x".repeat(1024));
+    assert_eq!(body, "x".repeat(1024));
     assert!(error.is_transient());
 }
 
@@ -896,16 +834,13 @@ async fn error_body_cut_inside_a_character_drops_the_partial_character() {
         serve_handler(|| async { (StatusCode::FORBIDDEN, format!("a{}", "é".repeat(600))) }).await;
     let client = client(&server, FEED, 1);
 
-    let error = client
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap_err();
+    let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
 
-    let Error::Status { status, body, .. } = &error else {
+    let (Some(status), Some(body)) = (error.status(), error.body()) else {
         panic!("expected a status error, got {error:?}");
     };
     assert_eq!(status.as_u16(), 403);
-    assert_eq!(body, &format!("a{}", "é".repeat(511)));
+    assert_eq!(body, format!("a{}", "é".repeat(511)));
 }
 
 #[tokio::test]
@@ -919,17 +854,18 @@ async fn line_longer_than_the_maximum_line_length_is_a_decode_error() {
         .build()
         .unwrap();
 
-    let lines = client
-        .fetch_events(&[Cursor::first(0)], &FetchOptions::default())
-        .await
-        .unwrap();
+    let lines = client.fetch(&[Cursor::first(0)]).send().await.unwrap();
     let items = drain(lines).await;
 
     assert_eq!(items.len(), 1, "{items:?}");
-    let Err(Error::Decode(error)) = &items[0] else {
+    let Err(error) = &items[0] else {
         panic!("expected a decode error, got {items:?}");
     };
-    assert_eq!(error.line(), 1);
+    assert!(error.is_decode(), "{error:?}");
+    assert_eq!(error.line(), Some(1));
+    let error: &DecodeError = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref())
+        .expect("the decode error is the source");
     assert!(
         matches!(error.kind(), DecodeErrorKind::LineTooLong { max: 100 }),
         "{error}"
@@ -974,10 +910,7 @@ async fn request_hook_adds_its_header_to_every_request() {
         .unwrap();
 
     for _ in 0..3 {
-        client
-            .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-            .await
-            .unwrap();
+        client.fetch(&[Cursor::first(0)]).page().await.unwrap();
     }
 
     let seen = seen.lock().unwrap().clone();
@@ -1027,10 +960,7 @@ async fn feed_behind_an_auth_layer_refuses_a_client_without_the_token_with_401()
         client(&server, FEED, FIXTURE_PARTITIONS),
         client_with_token(&server, "wrong"),
     ] {
-        let error = client
-            .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
-            .await
-            .unwrap_err();
+        let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
         assert_eq!(error.status().map(|s| s.as_u16()), Some(401), "{error}");
         assert!(!error.is_transient());
     }
@@ -1042,7 +972,8 @@ async fn feed_behind_an_auth_layer_serves_a_client_whose_hook_sends_the_token() 
     let client = client_with_token(&server, "secret");
 
     let page = client
-        .fetch_page(&first_cursors(FIXTURE_PARTITIONS), &FetchOptions::default())
+        .fetch(&first_cursors(FIXTURE_PARTITIONS))
+        .page()
         .await
         .unwrap();
 
@@ -1077,12 +1008,14 @@ async fn feed_composes_with_other_routes_and_router_state() {
         .unwrap();
     assert_eq!(name, "producer");
     let page = client(&server, FEED, FIXTURE_PARTITIONS)
-        .fetch_page(&first_cursors(FIXTURE_PARTITIONS), &FetchOptions::default())
+        .fetch(&first_cursors(FIXTURE_PARTITIONS))
+        .page()
         .await
         .unwrap();
     assert_eq!(page.len(), fixture_events().len());
     let page = client(&server, "/api/audit/feed", 1)
-        .fetch_page(&[Cursor::first(0)], &FetchOptions::default())
+        .fetch(&[Cursor::first(0)])
+        .page()
         .await
         .unwrap();
     let data: Vec<String> = page.events().iter().map(|e| e.data_as().unwrap()).collect();

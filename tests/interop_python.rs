@@ -25,10 +25,7 @@
 
 use futures_util::TryStreamExt;
 use serde_json::Value;
-use zeroeventhub::{
-    Cursor, FeedLine, HeaderSelection,
-    client::{Client, Error, FetchOptions},
-};
+use zeroeventhub::{Cursor, FeedLine, HeaderSelection, client::Client};
 
 use interop::{
     ConsumeCase, Fixture, PythonProducer, RustProducer, assert_json_lines_eq, event_value,
@@ -54,12 +51,9 @@ async fn rust_client_fetches_every_event_of_the_python_producer_in_one_page() {
     let client = Client::new(producer.url(), Fixture::PARTITIONS).unwrap();
 
     let cursors = all_first();
-    let page = within(
-        "fetch_page",
-        client.fetch_page(&cursors, &FetchOptions::default()),
-    )
-    .await
-    .expect("fetch_page from the Python producer");
+    let page = within("fetch_page", client.fetch(&cursors).page())
+        .await
+        .expect("fetch_page from the Python producer");
 
     assert_eq!(page.len(), fixture.events.len(), "every event in one page");
     assert_eq!(page.uncovered_events().count(), 0);
@@ -96,20 +90,18 @@ async fn rust_client_follows_the_python_producer_page_by_page() {
     let fixture = Fixture::load();
     let producer = PythonProducer::start(&python).await;
     let client = Client::new(producer.url(), Fixture::PARTITIONS).unwrap();
-    let options = FetchOptions {
-        page_size_hint: Some(2),
-        ..FetchOptions::default()
-    };
-
     let mut cursors = all_first();
     let mut received = Vec::new();
     let mut pages = 0;
     loop {
         pages += 1;
         assert!(pages <= 100, "still receiving events after 100 pages");
-        let page = within("fetch_page", client.fetch_page(&cursors, &options))
-            .await
-            .expect("fetch_page from the Python producer");
+        let page = within(
+            "fetch_page",
+            client.fetch(&cursors).page_size_hint(2).page(),
+        )
+        .await
+        .expect("fetch_page from the Python producer");
         assert_eq!(page.uncovered_events().count(), 0);
         cursors = page.advance_cursors(&cursors);
         if page.is_empty() {
@@ -166,11 +158,8 @@ async fn rust_client_selects_headers_from_the_python_producer() {
         HeaderSelection::All,
     ];
     for headers in selections {
-        let options = FetchOptions {
-            headers: headers.clone(),
-            ..FetchOptions::default()
-        };
-        let page = within("fetch_page", client.fetch_page(&all_first(), &options))
+        let fetch = client.fetch(&all_first()).headers(headers.clone());
+        let page = within("fetch_page", fetch.page())
             .await
             .expect("fetch_page from the Python producer");
         // Headers exactly as selected, and absent (not empty) when nothing
@@ -207,18 +196,13 @@ async fn rust_client_gets_400_for_a_bad_cursor_from_the_python_producer() {
 
     for bad in ["99", "x", "-1", "5"] {
         let cursors = [Cursor::first(0), Cursor::new(1, bad).unwrap()];
-        let result = within(
-            "fetch_page",
-            client.fetch_page(&cursors, &FetchOptions::default()),
-        )
-        .await;
-        match result {
-            Err(Error::Status { status, body, .. }) => {
-                assert_eq!(status.as_u16(), 400, "cursor {bad:?}: {body}");
-                assert!(body.contains("cursor1"), "cursor {bad:?}: body {body:?}");
-            }
-            other => panic!("cursor {bad:?}: expected Error::Status 400, got {other:?}"),
-        }
+        let result = within("fetch_page", client.fetch(&cursors).page()).await;
+        let error = result.expect_err("a bad cursor is refused");
+        let (Some(status), Some(body)) = (error.status(), error.body()) else {
+            panic!("cursor {bad:?}: expected a 400, got {error:?}");
+        };
+        assert_eq!(status.as_u16(), 400, "cursor {bad:?}: {body}");
+        assert!(body.contains("cursor1"), "cursor {bad:?}: body {body:?}");
     }
 }
 
@@ -233,12 +217,9 @@ async fn rust_client_stream_matches_the_python_client_line_by_line() {
     let client = Client::new(producer.url(), Fixture::PARTITIONS).unwrap();
 
     for case in ConsumeCase::single_requests() {
-        let stream = within(
-            "fetch_events",
-            client.fetch_events(&case.cursors(), &case.fetch_options()),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{case}: fetch_events: {error}"));
+        let stream = within("fetch_events", case.fetch(&client).send())
+            .await
+            .unwrap_or_else(|error| panic!("{case}: fetch_events: {error}"));
         let lines: Vec<FeedLine> = within("reading the response", stream.try_collect())
             .await
             .unwrap_or_else(|error| panic!("{case}: reading the response: {error}"));
@@ -405,7 +386,9 @@ mod interop {
         task::JoinHandle,
     };
     use zeroeventhub::{
-        Cursor, Event, FeedLine, HeaderSelection, client::FetchOptions, ndjson::Decoder,
+        Cursor, Event, FeedLine, HeaderSelection,
+        client::{Client, FetchBuilder},
+        ndjson::Decoder,
         server::MemoryLog,
     };
 
@@ -717,10 +700,14 @@ mod interop {
             }
         }
 
-        pub(super) fn fetch_options(&self) -> FetchOptions {
-            FetchOptions {
-                page_size_hint: self.page_size_hint,
-                headers: self.header_selection(),
+        /// The request of this case, on `client`.
+        pub(super) fn fetch<'c>(&self, client: &'c Client) -> FetchBuilder<'c> {
+            let fetch = client
+                .fetch(&self.cursors())
+                .headers(self.header_selection());
+            match self.page_size_hint {
+                Some(hint) => fetch.page_size_hint(hint),
+                None => fetch,
             }
         }
 

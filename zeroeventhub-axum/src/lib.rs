@@ -45,7 +45,17 @@
 //!
 //! [`DataReader`]: zeroeventhub::server::DataReader
 //! [`ReadError::bad_request`]: zeroeventhub::server::ReadError::bad_request
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `test-support` | no | [`TestFeed`]: a reader served on a loopback port for tests, stopped on drop |
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
+
+#[cfg(feature = "test-support")]
+mod test_feed;
 
 use std::sync::Arc;
 
@@ -53,11 +63,14 @@ use axum::{
     Router,
     body::Body,
     extract::{RawQuery, State},
-    http::{HeaderValue, StatusCode, header::CONTENT_TYPE},
+    http::{HeaderValue, header::CONTENT_TYPE},
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
 use zeroeventhub::server::{DataReader, FeedResponse, respond};
+
+#[cfg(feature = "test-support")]
+pub use test_feed::{TEST_FEED_PATH, TestFeed};
 
 /// A feed: a [`DataReader`] and the producer's partition count. Cheap to
 /// clone; usable as axum state.
@@ -90,10 +103,7 @@ impl<R: DataReader> Feed<R> {
     /// example one that checks permissions first.
     pub async fn respond(&self, query: Option<&str>) -> Response {
         match respond(&*self.reader, self.partition_count, query.unwrap_or("")).await {
-            FeedResponse::Refused { status, message } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                (status, message).into_response()
-            }
+            FeedResponse::Refused { status, message } => (status, message).into_response(),
             FeedResponse::Stream(chunks) => {
                 // An error item makes hyper abort the response, so the
                 // consumer never mistakes a failed response for a whole one.

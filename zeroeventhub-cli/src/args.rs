@@ -6,7 +6,9 @@ use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf, time::Duration}
 use clap::{Args, CommandFactory, Parser, Subcommand, error::ErrorKind};
 use url::Url;
 use zeroeventhub::{
-    Cursor, HeaderSelection, client::FetchOptions, ndjson::DEFAULT_MAX_LINE_LENGTH,
+    Cursor, HeaderSelection,
+    client::{Client, FetchBuilder},
+    ndjson::DEFAULT_MAX_LINE_LENGTH,
     server::DEFAULT_PAGE_SIZE,
 };
 
@@ -102,12 +104,15 @@ impl FeedArgs {
         }
     }
 
-    /// The optional request parameters.
-    pub(crate) fn fetch_options(&self) -> FetchOptions {
-        FetchOptions {
-            page_size_hint: self.page_size_hint,
-            headers: self.headers.clone().unwrap_or_default(),
+    /// A request for `cursors` with the optional parameters given.
+    pub(crate) fn fetch<'c>(&self, client: &'c Client, cursors: &[Cursor]) -> FetchBuilder<'c> {
+        let mut fetch = client
+            .fetch(cursors)
+            .headers(self.headers.clone().unwrap_or_default());
+        if let Some(hint) = self.page_size_hint {
+            fetch = fetch.page_size_hint(hint);
         }
+        fetch
     }
 
     /// The checks that need two arguments: each `--cursor` partition in
@@ -292,7 +297,10 @@ mod tests {
             feed(&cli).start_cursors(),
             [Cursor::first(0), Cursor::first(1), Cursor::first(2)]
         );
-        assert_eq!(feed(&cli).fetch_options(), FetchOptions::default());
+        let client = Client::new("http://h/feed", 3).unwrap();
+        let cursors = feed(&cli).start_cursors();
+        let fetch = feed(&cli).fetch(&client, &cursors);
+        assert_eq!(fetch.request(), &zeroeventhub::FeedRequest::new(3, cursors));
     }
 
     #[test]

@@ -22,8 +22,10 @@ pub(crate) async fn run(args: FetchArgs) -> anyhow::Result<()> {
         .max_line_length(max_line_length)
         .build()
         .map_err(|error| anyhow!(describe_feed_error(&error)))?;
-    let mut lines = client
-        .fetch_events(&args.feed.start_cursors(), &args.feed.fetch_options())
+    let mut lines = args
+        .feed
+        .fetch(&client, &args.feed.start_cursors())
+        .send()
         .await
         .map_err(|error| anyhow!(describe_feed_error(&error)))?;
 

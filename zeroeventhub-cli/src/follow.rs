@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use zeroeventhub::{
-    Cursor, FeedLine, Page,
-    client::{self, Client, FetchOptions},
+    FeedLine, Page,
+    client::{self, Client, FetchBuilder},
     runtime::Backoff,
 };
 
@@ -42,7 +42,6 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<()> {
     let client = Client::new(args.feed.url.as_str(), args.feed.partitions)
         .map_err(|error| anyhow!(describe_feed_error(&error)))?;
-    let options = args.feed.fetch_options();
     let mut store = match &args.store {
         Some(database) => Some(Store::open(database).await?),
         None => None,
@@ -56,7 +55,7 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
     let mut out = Output::stdout();
 
     while !signals.received() {
-        let fetched = fetch_page_in_hand(&client, &cursors, &options, signals).await?;
+        let fetched = fetch_page_in_hand(args.feed.fetch(&client, &cursors), signals).await?;
         let page = match fetched {
             Ok(page) => page,
             // "Transient failures (connect errors, 5xx, cut-off bodies) are
@@ -106,12 +105,10 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
 /// Fetches a page. A first signal meanwhile lets the page arrive (the
 /// caller stops after printing it); a second one abandons it.
 async fn fetch_page_in_hand(
-    client: &Client,
-    cursors: &[Cursor],
-    options: &FetchOptions,
+    fetch: FetchBuilder<'_>,
     signals: &Signals,
 ) -> Result<Result<Page, client::Error>, Interrupted> {
-    let fetch = client.fetch_page(cursors, options);
+    let fetch = fetch.page();
     tokio::pin!(fetch);
     let mut announced = false;
     loop {

@@ -40,7 +40,7 @@ use crate::{Error, SqlCursorStore, backend::Backend};
 /// ```
 /// use std::time::Duration;
 /// use sqlx::{Sqlite, Transaction, sqlite::SqlitePool};
-/// use zeroeventhub::{client::Client, runtime::{BoxError, ConsumerConfig, Handler}, Event};
+/// use zeroeventhub::{client::Client, runtime::{ConsumerConfig, Handler}, BoxError, Event};
 /// use zeroeventhub_sqlx::{EventLog, consume};
 ///
 /// /// Applies one event: here, remembers its data.

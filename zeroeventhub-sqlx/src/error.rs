@@ -1,6 +1,9 @@
 //! The crate's error.
 
-use zeroeventhub::{runtime::ConsumerError, server::UnknownPartition};
+#[cfg(feature = "consumer")]
+use zeroeventhub::runtime::ConsumerError;
+#[cfg(feature = "producer")]
+use zeroeventhub::server::UnknownPartition;
 
 /// What went wrong in an [`EventLog`](crate::EventLog), a
 /// [`SqlCursorStore`](crate::SqlCursorStore) or [`consume`](crate::consume).
@@ -12,6 +15,7 @@ pub enum Error {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// An event for a partition the log does not have.
+    #[cfg(feature = "producer")]
     #[error(transparent)]
     UnknownPartition(#[from] UnknownPartition),
     /// A table name that is not a plain SQL identifier.
@@ -29,6 +33,7 @@ pub enum Error {
         reason: String,
     },
     /// The consumer stopped on its own (see [`ConsumerError`]).
+    #[cfg(feature = "consumer")]
     #[error(transparent)]
     Consumer(#[from] ConsumerError),
 }

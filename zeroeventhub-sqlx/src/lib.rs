@@ -43,44 +43,57 @@
 //! | --- | --- | --- |
 //! | `sqlite` | yes | [`Backend`] for `sqlx::Sqlite` (SQLite bundled) |
 //! | `postgres` | no | [`Backend`] for `sqlx::Postgres` (no TLS: turn on a TLS feature of your own `sqlx` dependency for `sslmode=require`) |
+//! | `producer` | yes | the producer's side: [`EventLog`], [`partition_for`] (the core's `server` feature; no HTTP client) |
+//! | `consumer` | yes | the consumer's side: [`SqlCursorStore`], [`consume`] (the core's `runtime` feature; no HTTP server) |
 //!
-//! Both can be on at once. The crate re-exports [`sqlx`] and
+//! Both databases can be on at once, and so can both sides. A producer that
+//! wants no HTTP client in its build turns the defaults off:
+//! `zeroeventhub-sqlx = { version = "0.1", default-features = false,
+//! features = ["postgres", "producer"] }`. The crate re-exports [`sqlx`] and
 //! [`zeroeventhub`], so the versions always match.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
 
 // The workspace README's code, compiled and run as this crate's doc tests
 // (they need every crate of the workspace) so it cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "producer", feature = "consumer"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
 mod backend;
+#[cfg(feature = "consumer")]
 mod consume;
+#[cfg(feature = "consumer")]
 mod cursor_store;
 mod error;
+#[cfg(feature = "producer")]
 mod event_log;
 mod migrate;
+#[cfg(feature = "producer")]
 mod partition;
 
 pub use backend::Backend;
+#[cfg(feature = "consumer")]
 pub use consume::consume;
+#[cfg(feature = "consumer")]
 pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, SqlCursorStore};
 pub use error::Error;
+#[cfg(feature = "producer")]
 pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK, headers_json};
+#[cfg(feature = "producer")]
 pub use partition::partition_for;
 pub use sqlx;
 pub use zeroeventhub;
 
 /// An [`EventLog`] in SQLite.
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "sqlite", feature = "producer"))]
 pub type SqliteEventLog = EventLog<sqlx::Sqlite>;
 /// An [`EventLog`] in PostgreSQL.
-#[cfg(feature = "postgres")]
+#[cfg(all(feature = "postgres", feature = "producer"))]
 pub type PgEventLog = EventLog<sqlx::Postgres>;
 /// A [`SqlCursorStore`] in SQLite.
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "sqlite", feature = "consumer"))]
 pub type SqliteCursorStore = SqlCursorStore<sqlx::Sqlite>;
 /// A [`SqlCursorStore`] in PostgreSQL.
-#[cfg(feature = "postgres")]
+#[cfg(all(feature = "postgres", feature = "consumer"))]
 pub type PgCursorStore = SqlCursorStore<sqlx::Postgres>;

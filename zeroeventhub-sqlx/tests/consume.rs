@@ -11,9 +11,9 @@ use std::{collections::BTreeMap, future::Future, time::Duration};
 use sqlx::{Pool, Transaction};
 use support::NO_HANG;
 use zeroeventhub::{
-    Cursor, Event,
+    BoxError, Cursor, Event,
     client::Client,
-    runtime::{BoxError, ConsumerConfig, Handler},
+    runtime::{ConsumerConfig, Handler},
 };
 use zeroeventhub_sqlx::{Backend, EventLog, SqlCursorStore, consume};
 

@@ -297,7 +297,8 @@ async fn data_written_with_newlines_by_another_tool_is_served_on_one_line<DB: Ba
     let (url, server) = support::serve(log, 1).await;
     let client = zeroeventhub::client::Client::new(&url, 1).unwrap();
     let page = client
-        .fetch_page(&[Cursor::first(0)], &Default::default())
+        .fetch(&[Cursor::first(0)])
+        .page()
         .await
         .expect("the feed decodes");
     server.abort();

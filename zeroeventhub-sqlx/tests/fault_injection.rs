@@ -19,9 +19,9 @@ use sqlx::{Pool, Sqlite, Transaction};
 use support::AppliedDb;
 use tokio::process::{Child, Command};
 use zeroeventhub::{
-    Cursor, Event, FeedLine, FeedRequest,
+    BoxError, Cursor, Event, FeedLine, FeedRequest,
     client::Client,
-    runtime::{BoxError, ConsumerConfig, Handler},
+    runtime::{ConsumerConfig, Handler},
     server::{DataReader, ReadError},
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};

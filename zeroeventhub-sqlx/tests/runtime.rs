@@ -39,11 +39,11 @@ use tokio::{
     time::Instant,
 };
 use zeroeventhub::{
-    Cursor, Event,
+    BoxError, Cursor, Event,
     client::Client,
     runtime::{
-        BoxError, Consumer, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease,
-        OnHandlerError, StartFrom,
+        Consumer, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError,
+        StartFrom,
     },
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};

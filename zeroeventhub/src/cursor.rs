@@ -86,6 +86,33 @@ impl Cursor {
         self.value
     }
 
+    /// One cursor for each partition in `0..partition_count`: the one in
+    /// `stored` (a consumer's saved cursors), or `_first` where it has none.
+    /// Stored cursors of other partitions are left out.
+    ///
+    /// ```
+    /// use zeroeventhub::Cursor;
+    ///
+    /// let stored = vec![Cursor::new(2, "17")?, Cursor::new(9, "3")?];
+    /// assert_eq!(
+    ///     Cursor::resume_all(stored, 3),
+    ///     [Cursor::first(0), Cursor::first(1), Cursor::new(2, "17")?]
+    /// );
+    /// # Ok::<(), zeroeventhub::InvalidCursor>(())
+    /// ```
+    pub fn resume_all(
+        stored: impl IntoIterator<Item = Cursor>,
+        partition_count: u32,
+    ) -> Vec<Cursor> {
+        let mut cursors: Vec<Cursor> = (0..partition_count).map(Cursor::first).collect();
+        for cursor in stored {
+            if let Some(slot) = cursors.get_mut(cursor.partition_id as usize) {
+                *slot = cursor;
+            }
+        }
+        cursors
+    }
+
     /// Whether this is the special `_first` cursor.
     pub fn is_first(&self) -> bool {
         self.value == FIRST

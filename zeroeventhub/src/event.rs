@@ -17,7 +17,7 @@ pub type Headers = BTreeMap<String, String>;
 /// [`serde_json::Value`] and written back. Deserialize it into your own
 /// type, once, with [`Event::data_as`]; or let the decoder parse each line
 /// straight into your type (`Event<T>`, from
-/// [`Client::fetch_events_as`](crate::client::Client::fetch_events_as)),
+/// [`FetchBuilder::send_as`](crate::client::FetchBuilder::send_as)),
 /// which reads every byte once. A producer may also emit `Event<T>` for
 /// any `T: Serialize`: the encoder writes the data straight into the body.
 ///

@@ -29,13 +29,13 @@
 //! ```no_run
 //! # #[cfg(feature = "client")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use zeroeventhub::{client::{Client, FetchOptions}, Cursor};
+//! use zeroeventhub::{client::Client, Cursor};
 //!
 //! let client = Client::new("http://localhost:8080/person/feed/v1", 4)?;
 //! // Where this consumer stopped last time, from its own database:
 //! let mut cursors: Vec<Cursor> = (0..4).map(Cursor::first).collect();
 //! loop {
-//!     let page = client.fetch_page(&cursors, &FetchOptions::default()).await?;
+//!     let page = client.fetch(&cursors).page().await?;
 //!     // BEGIN
 //!     for event in page.events() {
 //!         // apply the event: insert, update, ...
@@ -56,6 +56,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | yes | [`client`]: the streaming reqwest client |
+//! | `blocking` | no | [`blocking`]: the same client without async (`reqwest::blocking`) |
 //! | `server` | no | [`server`]: the producer-side `DataReader` trait and response encoder |
 //! | `runtime` | no | [`runtime`]: the consumer loop, exactly once, for any database (tokio) |
 //! | `default-tls` | no | reqwest's default TLS stack, for `https://` feeds (or enable TLS on your own `reqwest` dependency) |
@@ -70,6 +71,8 @@ mod page;
 mod receiver;
 mod request;
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "runtime")]
@@ -77,8 +80,18 @@ pub mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
 
+/// The HTTP client this crate's client is built on, re-exported so that
+/// your `reqwest::Client` (TLS, proxies, timeouts) and request hooks use
+/// the same version.
+#[cfg(feature = "client")]
+pub use reqwest;
+
 pub use cursor::{Cursor, FIRST, InvalidCursor, LAST, ParseCursorError};
 pub use event::{Event, FeedLine, Headers};
 pub use page::{Page, TypedPageError};
 pub use receiver::{EventReceiver, ReceiveError, receive_events};
 pub use request::{FeedRequest, HeaderSelection, RequestError};
+
+/// A boxed error from user code: a request hook, a handler, a cursor
+/// store, a data reader's own failure.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -42,7 +42,7 @@ use crate::{Cursor, Event, FeedLine};
 /// ```
 ///
 /// `Page<T>` holds events whose data was deserialized into `T`, from
-/// [`Client::fetch_page_as`](crate::client::Client::fetch_page_as) or
+/// [`FetchBuilder::page_as`](crate::client::FetchBuilder::page_as) or
 /// [`Page::into_typed`].
 #[derive(Debug, Clone)]
 pub struct Page<D = Box<RawValue>> {

@@ -464,8 +464,8 @@ impl RequestError {
     }
 
     /// The HTTP status a producer answers with: always 400.
-    pub fn status(&self) -> u16 {
-        400
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_REQUEST
     }
 }
 

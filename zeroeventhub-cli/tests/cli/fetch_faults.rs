@@ -70,6 +70,20 @@ fn fetch_line_longer_than_the_limit_keeps_the_lines_before_it() {
 }
 
 #[test]
+fn fetch_http_error_with_an_empty_body_says_so() {
+    let server = RawServer::start(vec![status_response("503 Service Unavailable", "")]);
+    let output = zeh()
+        .args(["fetch", &server.url, "--partitions", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr_of(&output),
+        "zeh: the feed answered 503 Service Unavailable with an empty body\n"
+    );
+}
+
+#[test]
 fn fetch_http_error_names_the_status_and_the_start_of_the_body_on_one_line() {
     let body = format!("database is down\nretry later\n{}", "detail ".repeat(200));
     let server = RawServer::start(vec![status_response("500 Internal Server Error", &body)]);

@@ -72,7 +72,7 @@ pub const LEASES_TABLE: &str = "zeh_consumer_leases";
 ///
 /// ```no_run
 /// use sqlx::sqlite::SqlitePool;
-/// use zeroeventhub::{client::{Client, FetchOptions}, Cursor};
+/// use zeroeventhub::{client::Client, Cursor};
 /// use zeroeventhub_sqlx::SqlCursorStore;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -82,11 +82,9 @@ pub const LEASES_TABLE: &str = "zeh_consumer_leases";
 /// let client = Client::new("http://localhost:8080/person/feed/v1", 4)?;
 ///
 /// let stored = store.load_cursors("person-sync").await?;
-/// let mut cursors: Vec<Cursor> = (0..4)
-///     .map(|p| stored.iter().find(|c| c.partition_id() == p).cloned().unwrap_or(Cursor::first(p)))
-///     .collect();
+/// let mut cursors = Cursor::resume_all(stored, 4);
 /// loop {
-///     let page = client.fetch_page(&cursors, &FetchOptions::default()).await?;
+///     let page = client.fetch(&cursors).page().await?;
 ///     let mut tx = pool.begin().await?;
 ///     for event in page.events() {
 ///         sqlx::query("INSERT INTO people_seen (data) VALUES ($1)")

@@ -2,11 +2,9 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use super::{Client, Error, Inner, RequestHook};
+use crate::{BoxError, ndjson::DEFAULT_MAX_LINE_LENGTH};
 use reqwest::header::HeaderMap;
-use url::Url;
-
-use super::{BoxError, Client, Error, Inner, RequestHook};
-use crate::ndjson::DEFAULT_MAX_LINE_LENGTH;
 
 /// The connect timeout of the default `reqwest::Client`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,24 +108,14 @@ impl ClientBuilder {
     /// when no `reqwest::Client` was given and the default one cannot be
     /// built.
     pub fn build(self) -> Result<Client, Error> {
-        let invalid = |reason: String| Error::InvalidUrl {
-            url: self.url.clone(),
-            reason,
-        };
-        let url = Url::parse(&self.url).map_err(|e| invalid(e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!(
-                "scheme {:?} is not http or https",
-                url.scheme()
-            )));
-        }
+        let url = super::request::feed_url(&self.url)?;
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
                 .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
                 .read_timeout(DEFAULT_READ_TIMEOUT)
                 .build()
-                .map_err(Error::Transport)?,
+                .map_err(Error::transport)?,
         };
         Ok(Client {
             inner: Arc::new(Inner {

@@ -1,121 +1,345 @@
 //! The client's error.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
-use reqwest::StatusCode;
+use http::StatusCode;
 
-use crate::{RequestError, ndjson::DecodeError};
-
-/// A boxed error from user code (a request hook).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::{BoxError, RequestError, ndjson::DecodeError};
 
 /// Why fetching from a feed failed.
 ///
-/// The message names the failure; a foreign cause (reqwest's error, for
-/// transport failures) is not repeated in it but given by
-/// [`source()`](std::error::Error::source): print the chain (for example
-/// with `anyhow`'s `{:#}`) to see it.
+/// Opaque, as `reqwest::Error` is: ask it with [`kind`](Error::kind) and
+/// the predicates. The message names what failed and never repeats its
+/// cause, which is [`source()`](std::error::Error::source) (reqwest's
+/// error for a transport failure, the [`DecodeError`] for a malformed
+/// line): print the whole chain (for example with `anyhow`'s `{:#}`) to
+/// see it.
 ///
-/// Each cause is its own variant, so a consumer can tell a producer's
-/// refusal (`Status` 4xx: fix the request) from a passing failure
-/// (`Transport`, `BodyInterrupted`, `Status` 5xx: try again) and from a
-/// producer that breaks the protocol (`Decode`, `UnexpectedPartition`).
-/// [`is_transient`](Error::is_transient) sums that up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The feed URL cannot be used.
-    #[error("invalid feed URL {url:?}: {reason}")]
+/// [`is_transient`](Error::is_transient) tells a passing failure (try
+/// again) from a refusal (fix the request) and from a producer that breaks
+/// the protocol.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    source: Option<BoxError>,
+}
+
+/// The failures, with what each keeps for the predicates.
+enum Kind {
     InvalidUrl {
-        /// The URL given.
         url: String,
-        /// What is wrong with it.
-        reason: String,
     },
-    /// The cursors or options do not make a valid request (checked before
-    /// sending, as the producer would).
-    #[error("invalid request: {0}")]
-    InvalidRequest(RequestError),
-    /// The request hook failed to produce its headers.
-    #[error("the request hook failed")]
-    RequestHook(#[source] BoxError),
-    /// The request could not be sent or its response headers not read
-    /// (connect, TLS, timeout).
-    #[error("request to the feed failed")]
-    Transport(#[source] reqwest::Error),
-    /// The producer answered with a status other than 2xx.
-    #[error("the feed answered {status}: {body}")]
+    InvalidRequest,
+    RequestHook,
+    Transport {
+        timeout: bool,
+    },
     Status {
-        /// The status code.
         status: StatusCode,
-        /// The start (at most 1 KiB) of the response body, lossily decoded.
         body: String,
-        /// The delay the producer asked for in a `Retry-After` header
-        /// (in seconds), if any.
         retry_after: Option<Duration>,
     },
-    /// The body was cut off before its end (the connection broke or the
-    /// producer aborted the response after a failure), or reading it timed
-    /// out.
-    #[error("the response body was cut off")]
-    BodyInterrupted(#[source] reqwest::Error),
-    /// A line of the response is malformed.
-    #[error("malformed response: {0}")]
-    Decode(DecodeError),
-    /// A line belongs to a partition the request did not ask for.
-    #[error("malformed response: line {line}: partition {partition_id} was not requested")]
-    UnexpectedPartition {
-        /// The 1-based line number.
+    BodyInterrupted {
+        timeout: bool,
+    },
+    Decode {
         line: u64,
-        /// The partition on the line.
+    },
+    UnexpectedPartition {
+        line: u64,
         partition_id: u32,
     },
 }
 
-impl From<RequestError> for Error {
-    fn from(error: RequestError) -> Self {
-        Error::InvalidRequest(error)
-    }
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The feed URL cannot be used (not an absolute `http`/`https` URL).
+    InvalidUrl,
+    /// The cursors or options do not make a valid request (checked before
+    /// sending, as the producer would); the source is the
+    /// [`RequestError`].
+    InvalidRequest,
+    /// The request hook failed to produce its headers; the source is its
+    /// error.
+    RequestHook,
+    /// The request could not be sent or its response headers not read
+    /// (connect, TLS, timeout); the source is reqwest's error.
+    Transport,
+    /// The producer answered with a status other than 2xx.
+    Status,
+    /// The body was cut off before its end (the connection broke, the
+    /// producer aborted the response after a failure, or reading timed
+    /// out); the source is reqwest's error.
+    BodyInterrupted,
+    /// A line of the response is malformed; the source is the
+    /// [`DecodeError`].
+    Decode,
+    /// A line belongs to a partition the request did not ask for.
+    UnexpectedPartition,
 }
 
 impl Error {
-    /// The response status, for [`Error::Status`].
+    fn new(kind: Kind, source: Option<BoxError>) -> Self {
+        Error {
+            inner: Box::new(Inner { kind, source }),
+        }
+    }
+
+    pub(crate) fn invalid_url(url: &str, reason: impl Into<BoxError>) -> Self {
+        let url = url.to_owned();
+        Error::new(Kind::InvalidUrl { url }, Some(reason.into()))
+    }
+
+    pub(crate) fn invalid_request(error: RequestError) -> Self {
+        Error::new(Kind::InvalidRequest, Some(error.into()))
+    }
+
+    pub(crate) fn request_hook(error: BoxError) -> Self {
+        Error::new(Kind::RequestHook, Some(error))
+    }
+
+    pub(crate) fn transport(error: reqwest::Error) -> Self {
+        let timeout = error.is_timeout();
+        Error::new(Kind::Transport { timeout }, Some(error.into()))
+    }
+
+    pub(crate) fn refused(status: StatusCode, body: String, retry_after: Option<Duration>) -> Self {
+        let kind = Kind::Status {
+            status,
+            body,
+            retry_after,
+        };
+        Error::new(kind, None)
+    }
+
+    pub(crate) fn body_interrupted(error: reqwest::Error) -> Self {
+        let timeout = error.is_timeout();
+        Error::new(Kind::BodyInterrupted { timeout }, Some(error.into()))
+    }
+
+    /// A body read by the blocking client failed.
+    #[cfg(feature = "blocking")]
+    pub(crate) fn body_interrupted_io(error: std::io::Error) -> Self {
+        let reqwest_timeout = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+            .is_some_and(reqwest::Error::is_timeout);
+        let timeout = reqwest_timeout || error.kind() == std::io::ErrorKind::TimedOut;
+        Error::new(Kind::BodyInterrupted { timeout }, Some(error.into()))
+    }
+
+    pub(crate) fn decode(error: DecodeError) -> Self {
+        let line = error.line();
+        Error::new(Kind::Decode { line }, Some(error.into()))
+    }
+
+    pub(crate) fn unexpected_partition(line: u64, partition_id: u32) -> Self {
+        Error::new(Kind::UnexpectedPartition { line, partition_id }, None)
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match &self.inner.kind {
+            Kind::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+            Kind::InvalidRequest => ErrorKind::InvalidRequest,
+            Kind::RequestHook => ErrorKind::RequestHook,
+            Kind::Transport { .. } => ErrorKind::Transport,
+            Kind::Status { .. } => ErrorKind::Status,
+            Kind::BodyInterrupted { .. } => ErrorKind::BodyInterrupted,
+            Kind::Decode { .. } => ErrorKind::Decode,
+            Kind::UnexpectedPartition { .. } => ErrorKind::UnexpectedPartition,
+        }
+    }
+
+    /// Whether the producer answered with a status other than 2xx.
+    pub fn is_status(&self) -> bool {
+        self.kind() == ErrorKind::Status
+    }
+
+    /// The status the producer answered with, for a non-2xx answer.
     pub fn status(&self) -> Option<StatusCode> {
-        match self {
-            Error::Status { status, .. } => Some(*status),
+        match &self.inner.kind {
+            Kind::Status { status, .. } => Some(*status),
             _ => None,
         }
     }
 
-    /// The delay the producer asked for with `Retry-After`, for
-    /// [`Error::Status`].
+    /// The start (at most 1 KiB, lossily decoded) of a non-2xx answer's
+    /// body: a producer of this project names the parameter at fault there.
+    pub fn body(&self) -> Option<&str> {
+        match &self.inner.kind {
+            Kind::Status { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The delay a non-2xx answer asked for in its `Retry-After` header (in
+    /// seconds), if any.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Error::Status { retry_after, .. } => *retry_after,
+        match &self.inner.kind {
+            Kind::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
 
-    /// Whether the error is a timeout (sending or reading the body).
+    /// Whether the response broke the protocol: a malformed line, or a
+    /// line for a partition that was not asked for.
+    pub fn is_decode(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            Kind::Decode { .. } | Kind::UnexpectedPartition { .. }
+        )
+    }
+
+    /// The 1-based number of the response line at fault, for an error that
+    /// [`is_decode`](Error::is_decode).
+    pub fn line(&self) -> Option<u64> {
+        match self.inner.kind {
+            Kind::Decode { line } | Kind::UnexpectedPartition { line, .. } => Some(line),
+            _ => None,
+        }
+    }
+
+    /// Whether the request hook failed.
+    pub fn is_request_hook(&self) -> bool {
+        self.kind() == ErrorKind::RequestHook
+    }
+
+    /// Whether the error is a timeout (sending, or reading the body).
     pub fn is_timeout(&self) -> bool {
-        match self {
-            Error::Transport(error) | Error::BodyInterrupted(error) => error.is_timeout(),
+        match self.inner.kind {
+            Kind::Transport { timeout } | Kind::BodyInterrupted { timeout } => timeout,
             _ => false,
         }
     }
 
     /// Whether trying the same request again later may succeed: transport
     /// failures, cut-off bodies, 5xx, 408 and 429. Client faults (other
-    /// 4xx), invalid requests and protocol violations are not transient.
+    /// 4xx), invalid requests, request hook failures and protocol
+    /// violations are not transient.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Transport(_) | Error::BodyInterrupted(_) => true,
-            Error::Status { status, .. } => {
+        match &self.inner.kind {
+            Kind::Transport { .. } | Kind::BodyInterrupted { .. } => true,
+            Kind::Status { status, .. } => {
                 status.is_server_error()
                     || *status == StatusCode::REQUEST_TIMEOUT
                     || *status == StatusCode::TOO_MANY_REQUESTS
             }
             _ => false,
         }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            Kind::InvalidUrl { url } => write!(f, "invalid feed URL {url:?}"),
+            Kind::InvalidRequest => f.write_str("invalid request"),
+            Kind::RequestHook => f.write_str("the request hook failed"),
+            Kind::Transport { .. } => f.write_str("request to the feed failed"),
+            Kind::Status { status, body, .. } if body.is_empty() => {
+                write!(f, "the feed answered {status}")
+            }
+            Kind::Status { status, body, .. } => write!(f, "the feed answered {status}: {body}"),
+            Kind::BodyInterrupted { .. } => f.write_str("the response body was cut off"),
+            Kind::Decode { .. } => f.write_str("malformed response"),
+            Kind::UnexpectedPartition { line, partition_id } => write!(
+                f,
+                "malformed response: line {line}: partition {partition_id} was not requested"
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("Error");
+        debug.field("kind", &self.kind());
+        match &self.inner.kind {
+            Kind::InvalidUrl { url } => debug.field("url", url),
+            Kind::Status {
+                status,
+                body,
+                retry_after,
+            } => debug
+                .field("status", status)
+                .field("body", body)
+                .field("retry_after", retry_after),
+            Kind::Decode { line } => debug.field("line", line),
+            Kind::UnexpectedPartition { line, partition_id } => debug
+                .field("line", line)
+                .field("partition_id", partition_id),
+            _ => &mut debug,
+        };
+        if let Some(source) = &self.inner.source {
+            debug.field("source", source);
+        }
+        debug.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source = self.inner.source.as_ref()?;
+        Some(&**source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As reqwest's: one pointer, so `Result<T, Error>` stays small.
+    #[test]
+    fn error_is_one_pointer() {
+        assert_eq!(size_of::<Error>(), size_of::<usize>());
+    }
+
+    #[test]
+    fn message_names_the_failure_and_the_cause_is_the_source() {
+        let error = Error::invalid_request(RequestError::NoCursor);
+        assert_eq!(error.to_string(), "invalid request");
+        let source = std::error::Error::source(&error).unwrap();
+        assert_eq!(source.to_string(), RequestError::NoCursor.to_string());
+        assert_eq!(error.kind(), ErrorKind::InvalidRequest);
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn status_is_transient_for_5xx_408_429_only() {
+        for (code, transient) in [
+            (500, true),
+            (503, true),
+            (408, true),
+            (429, true),
+            (400, false),
+            (401, false),
+            (404, false),
+        ] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let error = Error::refused(status, "no".into(), Some(Duration::from_secs(3)));
+            assert_eq!(error.is_transient(), transient, "{code}");
+            assert!(error.is_status());
+            assert_eq!(error.status(), Some(status));
+            assert_eq!(error.body(), Some("no"));
+            assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
+            assert_eq!(error.line(), None);
+        }
+    }
+
+    #[test]
+    fn unexpected_partition_is_a_decode_error_with_its_line() {
+        let error = Error::unexpected_partition(7, 3);
+        assert!(error.is_decode());
+        assert_eq!(error.line(), Some(7));
+        assert_eq!(
+            error.to_string(),
+            "malformed response: line 7: partition 3 was not requested"
+        );
     }
 }

@@ -10,7 +10,7 @@ use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::Error;
+use super::{Error, request::Requested};
 use crate::{
     FeedLine,
     ndjson::{FeedLines, FeedLinesError},
@@ -19,19 +19,19 @@ use crate::{
 pub(super) type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// The lines of one response, decoded as the body arrives; returned by
-/// [`Client::fetch_events`](super::Client::fetch_events).
+/// [`FetchBuilder::send`](super::FetchBuilder::send).
 ///
 /// Memory stays bounded by the longest line, whatever the size of the
 /// response. The stream ends after the first error. Dropping it closes the
 /// connection and cancels the request.
 ///
-/// `EventStream<T>` (from [`Client::fetch_events_as`](super::Client::fetch_events_as))
+/// `EventStream<T>` (from [`FetchBuilder::send_as`](super::FetchBuilder::send_as))
 /// yields events whose data was deserialized into `T` as each line was
 /// parsed.
 #[must_use = "streams do nothing unless polled"]
 pub struct EventStream<D = Box<RawValue>> {
     lines: Option<FeedLines<Body, D>>,
-    requested: Vec<u32>,
+    requested: Requested,
 }
 
 impl<D> std::fmt::Debug for EventStream<D> {
@@ -45,7 +45,7 @@ impl<D> std::fmt::Debug for EventStream<D> {
 impl<D> EventStream<D> {
     /// A stream over `body`, accepting lines for the `requested`
     /// partitions only (sorted).
-    pub(super) fn new(lines: FeedLines<Body, D>, requested: Vec<u32>) -> Self {
+    pub(super) fn new(lines: FeedLines<Body, D>, requested: Requested) -> Self {
         EventStream {
             lines: Some(lines),
             requested,
@@ -56,7 +56,7 @@ impl<D> EventStream<D> {
     pub(super) fn empty() -> Self {
         EventStream {
             lines: None,
-            requested: Vec::new(),
+            requested: Requested::default(),
         }
     }
 }
@@ -71,21 +71,9 @@ impl<D: DeserializeOwned> Stream for EventStream<D> {
         };
         let result = match ready!(Pin::new(&mut *lines).poll_next(cx)) {
             None => None,
-            Some(Ok(line)) => {
-                let partition_id = line.partition_id();
-                if this.requested.binary_search(&partition_id).is_ok() {
-                    Some(Ok(line))
-                } else {
-                    // The spec: a partition "not one the request asked for
-                    // is a protocol error".
-                    Some(Err(Error::UnexpectedPartition {
-                        line: lines.decoder().lines_read(),
-                        partition_id,
-                    }))
-                }
-            }
-            Some(Err(FeedLinesError::Body(error))) => Some(Err(Error::BodyInterrupted(error))),
-            Some(Err(FeedLinesError::Decode(error))) => Some(Err(Error::Decode(error))),
+            Some(Ok(line)) => Some(this.requested.check(line, lines.decoder().lines_read())),
+            Some(Err(FeedLinesError::Body(error))) => Some(Err(Error::body_interrupted(error))),
+            Some(Err(FeedLinesError::Decode(error))) => Some(Err(Error::decode(error))),
         };
         if !matches!(result, Some(Ok(_))) {
             // The end, or an error, which ends the stream and the request.

@@ -16,4 +16,4 @@ mod worker;
 pub use backoff::Backoff;
 pub use config::{ConsumerConfig, OnHandlerError, StartFrom};
 pub use consumer::{Consumer, ConsumerError};
-pub use store::{BoxError, CursorStore, Handler, Lease};
+pub use store::{CursorStore, Handler, Lease};

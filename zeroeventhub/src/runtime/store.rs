@@ -2,10 +2,7 @@
 
 use std::{future::Future, time::Duration};
 
-use crate::{Cursor, Event};
-
-/// A boxed error from a handler or a store.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::{BoxError, Cursor, Event};
 
 /// The consumer's database as the runtime sees it: cursors per
 /// (consumer name, partition), transactions, and leases that make one

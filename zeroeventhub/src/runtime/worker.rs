@@ -6,12 +6,9 @@ use tokio::{sync::watch, time::Instant};
 
 use super::{
     Backoff, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError, StartFrom,
-    store::{BoxError, EventFailed},
+    store::EventFailed,
 };
-use crate::{
-    Cursor, Event, Page,
-    client::{Client, FetchOptions},
-};
+use crate::{BoxError, Cursor, Event, Page, client::Client};
 
 /// What every partition's worker shares.
 #[derive(Debug)]
@@ -43,10 +40,6 @@ where
 {
     let config = &shared.config;
     let store = &shared.store;
-    let options = FetchOptions {
-        page_size_hint: config.page_size_hint,
-        headers: config.headers.clone(),
-    };
     let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
     // `Some` while this worker holds the lease, with the cursor to go on from.
     let mut held: Option<(Cursor, Instant)> = None;
@@ -85,8 +78,15 @@ where
 
         // No page is in hand while it is being fetched: a shutdown does not
         // wait for a slow or stalled producer (nothing is applied yet).
+        let mut fetch = shared
+            .client
+            .fetch(std::slice::from_ref(&cursor))
+            .headers(config.headers.clone());
+        if let Some(hint) = config.page_size_hint {
+            fetch = fetch.page_size_hint(hint);
+        }
         let fetched = tokio::select! {
-            fetched = shared.client.fetch_page(std::slice::from_ref(&cursor), &options) => fetched,
+            fetched = fetch.page() => fetched,
             _ = stop.wait_for(|stop| *stop) => break,
         };
         let page = match fetched {

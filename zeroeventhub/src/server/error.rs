@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// Why a [`DataReader`](super::DataReader) could not serve a request.
 ///

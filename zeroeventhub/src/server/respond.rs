@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::{StreamExt, stream};
+use http::StatusCode;
 
 use super::{DataReader, EncodeLines, ResponseAborted};
 use crate::FeedRequest;
@@ -16,7 +17,7 @@ pub enum FeedResponse<B> {
     /// Refuse with `status` (400 or 500) and a plain-text `message`.
     Refused {
         /// The HTTP status code.
-        status: u16,
+        status: StatusCode,
         /// The body: the client's fault named, or a generic text for the
         /// producer's own failures.
         message: String,
@@ -58,14 +59,14 @@ pub async fn respond<R: DataReader>(
                 Some(message) => {
                     tracing::debug!(%message, "feed request refused by the data reader");
                     FeedResponse::Refused {
-                        status: 400,
+                        status: StatusCode::BAD_REQUEST,
                         message: message.to_owned(),
                     }
                 }
                 None => {
                     tracing::error!(%error, "feed request failed: the data reader failed");
                     FeedResponse::Refused {
-                        status: 500,
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
                         message: "internal server error".to_owned(),
                     }
                 }

@@ -10,10 +10,7 @@ use std::time::Instant;
 
 use anyhow::ensure;
 use futures_util::{StreamExt, TryStreamExt};
-use zeroeventhub::{
-    Cursor, FeedLine,
-    client::{Client, FetchOptions},
-};
+use zeroeventhub::{Cursor, FeedLine, client::Client};
 use zeroeventhub_bench::{proc_stats::Proc, workload::PersonNameChanged};
 
 /// Options of `bench consume`: our consumer, W1 and W2.
@@ -73,10 +70,6 @@ pub(crate) fn run_probe(args: &ProbeArgs) -> anyhow::Result<()> {
 async fn consume(url: &str, events: u64, page_size: u32) -> anyhow::Result<serde_json::Value> {
     // One client, so one keep-alive connection for all the pages.
     let client = Client::new(url, 1)?;
-    let options = FetchOptions {
-        page_size_hint: Some(page_size),
-        ..FetchOptions::default()
-    };
     let mut cursor = Cursor::first(0);
     let (mut received, mut requests) = (0_u64, 0_u64);
     let cpu_before = Proc::Current.cpu_seconds()?;
@@ -85,7 +78,9 @@ async fn consume(url: &str, events: u64, page_size: u32) -> anyhow::Result<serde
         requests += 1;
         // Each line is parsed once, straight into the typed struct.
         let mut lines = client
-            .fetch_events_as::<PersonNameChanged>(std::slice::from_ref(&cursor), &options)
+            .fetch(std::slice::from_ref(&cursor))
+            .page_size_hint(page_size)
+            .send_as::<PersonNameChanged>()
             .await?;
         let before_page = received;
         while let Some(line) = lines.try_next().await? {

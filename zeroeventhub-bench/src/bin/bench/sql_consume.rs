@@ -19,9 +19,9 @@ use std::{
 use anyhow::{Context, ensure};
 use tokio::sync::Notify;
 use zeroeventhub::{
-    Event,
+    BoxError, Event,
     client::Client,
-    runtime::{BoxError, ConsumerConfig, Handler},
+    runtime::{ConsumerConfig, Handler},
 };
 use zeroeventhub_bench::{proc_stats::Proc, workload::PersonNameChanged};
 use zeroeventhub_sqlx::sqlx::{self, QueryBuilder, Sqlite, Transaction};

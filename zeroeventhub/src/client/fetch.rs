@@ -1,0 +1,157 @@
+//! One request, built and sent.
+
+use futures_util::TryStreamExt;
+use http::{StatusCode, header::ACCEPT};
+use serde::de::DeserializeOwned;
+
+use super::{
+    Client, Error, EventStream,
+    request::{
+        ACCEPT_NDJSON, ERROR_BODY_LIMIT, Requested, error_body_text, request_url, retry_after,
+    },
+    stream::Body,
+};
+use crate::{Cursor, FeedRequest, HeaderSelection, Page, ndjson::Decoder, ndjson::FeedLinesExt};
+
+/// A request for a page of the feed; made by [`Client::fetch`].
+///
+/// Set the optional parameters, then [`send`](FetchBuilder::send) for the
+/// lines as they arrive, or [`page`](FetchBuilder::page) for the whole
+/// response.
+///
+/// ```no_run
+/// use zeroeventhub::{client::Client, Cursor, HeaderSelection};
+///
+/// # async fn run() -> Result<(), zeroeventhub::client::Error> {
+/// let client = Client::new("http://localhost:8080/person/feed/v1", 4)?;
+/// let page = client
+///     .fetch(&[Cursor::first(0), Cursor::first(1)])
+///     .page_size_hint(500)
+///     .headers(HeaderSelection::names(["ce_type"]))
+///     .page()
+///     .await?;
+/// println!("{} events", page.events().len());
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a request does nothing until it is sent"]
+#[derive(Debug)]
+pub struct FetchBuilder<'a> {
+    client: &'a Client,
+    request: FeedRequest,
+}
+
+impl<'a> FetchBuilder<'a> {
+    pub(super) fn new(client: &'a Client, cursors: &[Cursor]) -> Self {
+        let request = FeedRequest::new(client.partition_count(), cursors.to_vec());
+        FetchBuilder { client, request }
+    }
+
+    /// `pagesizehint`: about how many events the whole response should
+    /// hold at most (`0` leaves it to the producer, as not setting it does).
+    pub fn page_size_hint(mut self, hint: u32) -> Self {
+        self.request.page_size_hint = Some(hint);
+        self
+    }
+
+    /// `headers`: which event headers to ask for (none by default).
+    pub fn headers(mut self, headers: HeaderSelection) -> Self {
+        self.request.headers = headers;
+        self
+    }
+
+    /// The request as it will be sent.
+    pub fn request(&self) -> &FeedRequest {
+        &self.request
+    }
+
+    /// Sends the request and returns the lines of the response as they
+    /// arrive. A `204 No Content` or an empty body is an empty stream.
+    ///
+    /// # Errors
+    ///
+    /// The `await` fails when the request is invalid
+    /// ([`ErrorKind::InvalidRequest`](super::ErrorKind::InvalidRequest)),
+    /// the request hook fails, the request cannot be sent, or the producer
+    /// answers with a non-2xx status. The stream then yields an error for a
+    /// body cut off, a malformed line or a line of a partition not asked
+    /// for, and ends.
+    pub async fn send(self) -> Result<EventStream, Error> {
+        self.send_as().await
+    }
+
+    /// Like [`send`](FetchBuilder::send), with each event's data
+    /// deserialized into `T` while its line is parsed: every byte is read
+    /// once, and no raw copy is made. Data that does not match `T` is a
+    /// decode error naming the line.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](FetchBuilder::send).
+    pub async fn send_as<T: DeserializeOwned>(self) -> Result<EventStream<T>, Error> {
+        let inner = &self.client.inner;
+        let url = request_url(&inner.url, &self.request)?;
+        let mut builder = inner.http.get(url).header(ACCEPT, ACCEPT_NDJSON);
+        if let Some(hook) = &inner.request_hook {
+            builder = builder.headers(hook().await.map_err(Error::request_hook)?);
+        }
+        tracing::debug!(url = %inner.url, cursors = ?self.request.cursors, "fetching feed page");
+        let response = builder.send().await.map_err(Error::transport)?;
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            return Ok(EventStream::empty());
+        }
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let body = error_body(response).await;
+            tracing::debug!(%status, %body, "feed refused the request");
+            return Err(Error::refused(status, body, retry_after));
+        }
+        let body: Body = Box::pin(response.bytes_stream());
+        let decoder = Decoder::typed().with_max_line_length(inner.max_line_length);
+        Ok(EventStream::new(
+            body.feed_lines_with(decoder),
+            Requested::of(&self.request),
+        ))
+    }
+
+    /// Sends the request and collects the response into a [`Page`]: the
+    /// events covered by checkpoints and the latest cursor of each
+    /// partition.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](FetchBuilder::send); a page is returned only when the
+    /// whole response arrived and decoded.
+    pub async fn page(self) -> Result<Page, Error> {
+        self.page_as().await
+    }
+
+    /// Like [`page`](FetchBuilder::page), with each event's data
+    /// deserialized into `T` as its line is parsed.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_as`](FetchBuilder::send_as).
+    pub async fn page_as<T: DeserializeOwned>(self) -> Result<Page<T>, Error> {
+        self.send_as()
+            .await?
+            .try_fold(Page::new(), |mut page, line| async move {
+                page.push(line);
+                Ok(page)
+            })
+            .await
+    }
+}
+
+/// Reads at most [`ERROR_BODY_LIMIT`] bytes of an error response's body.
+async fn error_body(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    error_body_text(body)
+}
