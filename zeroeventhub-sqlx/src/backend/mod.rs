@@ -144,7 +144,8 @@ pub(crate) trait Bind {
     fn int(self, value: i64) -> Self;
     /// Binds a text.
     fn text(self, value: impl Into<String>) -> Self;
-    /// Binds a text or NULL.
+    /// Binds a text or NULL (an event's headers).
+    #[cfg(feature = "producer")]
     fn opt_text(self, value: Option<String>) -> Self;
 }
 
@@ -157,6 +158,7 @@ impl<DB: Ops> Bind for Statement<DB> {
         DB::bind_text(self, value.into())
     }
 
+    #[cfg(feature = "producer")]
     fn opt_text(self, value: Option<String>) -> Self {
         DB::bind_opt_text(self, value)
     }
