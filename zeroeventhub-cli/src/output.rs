@@ -107,17 +107,7 @@ pub(crate) fn describe_feed_error(error: &client::Error) -> String {
 /// `error` and its sources, joined by `: `, skipping a source whose text
 /// its parent already shows; on one line.
 pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    one_line(&text)
+    one_line(&zeroeventhub::ErrorChain(error).to_string())
 }
 
 /// `text` with every run of whitespace or control characters turned into

@@ -34,7 +34,7 @@
 //! Each piece creates its tables with `migrate()` (`CREATE TABLE IF NOT
 //! EXISTS`, safe at every start and from several processes): the event
 //! log in [`DEFAULT_TABLE`] (or a name of your choice), the cursor store
-//! in [`CURSORS_TABLE`] and [`LEASES_TABLE`]. Every name starts with
+//! in [`CURSORS_TABLE`], [`LEASES_TABLE`] and [`MEMBERS_TABLE`]. Every name starts with
 //! `zeh_`.
 //!
 //! # Feature flags
@@ -76,7 +76,7 @@ pub use backend::Backend;
 #[cfg(feature = "consumer")]
 pub use consume::consume;
 #[cfg(feature = "consumer")]
-pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, SqlCursorStore};
+pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE, SqlCursorStore};
 pub use error::Error;
 #[cfg(feature = "producer")]
 pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK, headers_json};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::Pool;
 use zeroeventhub::{
     Cursor,
-    runtime::{CursorStore, Lease},
+    runtime::{Claim, CursorStore, Lease},
 };
 use zeroeventhub_sqlx::{Backend, SqlCursorStore};
 
@@ -51,7 +51,7 @@ async fn store<DB: Backend>(pool: Pool<DB>) -> SqlCursorStore<DB> {
 
 /// Claims partition `partition_id` of [`CONSUMER`] for `lease`.
 async fn claim<DB: Backend>(store: &SqlCursorStore<DB>, partition_id: u32, lease: &Lease) -> bool {
-    store.claim(CONSUMER, partition_id, lease).await.unwrap()
+    store.claim(CONSUMER, partition_id, lease).await.unwrap() == Claim::Claimed
 }
 
 /// Saves `cursor` under `lease` in a transaction of its own; commits it
@@ -193,8 +193,8 @@ async fn a_takeover_waits_for_the_page_being_committed<DB: Backend>(pool: Pool<D
 
 async fn consumers_are_separate<DB: Backend>(pool: Pool<DB>) {
     let store = store(pool).await;
-    assert!(store.claim("one", 0, &long("a")).await.unwrap());
-    assert!(store.claim("two", 0, &long("b")).await.unwrap());
+    assert_eq!(store.claim("one", 0, &long("a")).await.unwrap(), Claim::Claimed);
+    assert_eq!(store.claim("two", 0, &long("b")).await.unwrap(), Claim::Claimed);
     let mut transaction = CursorStore::begin(&store).await.unwrap();
     store
         .save_cursors(&mut transaction, "one", &[cursor(0, "1")])

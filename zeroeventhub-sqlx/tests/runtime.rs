@@ -42,8 +42,8 @@ use zeroeventhub::{
     BoxError, Cursor, Event,
     client::Client,
     runtime::{
-        Consumer, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError,
-        StartFrom,
+        Claim, Consumer, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError,
+        OnUnauthorized, StartFrom,
     },
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};
@@ -53,6 +53,8 @@ on_both_databases!(
     a_refused_connection_is_retried_until_the_producer_is_up,
     retry_after_is_honoured,
     a_client_fault_stops_the_consumer_with_its_status,
+    unauthorized_is_retried_by_default,
+    unauthorized_stops_the_consumer_when_told_to,
     a_mismatched_partition_count_stops_the_consumer_with_400,
     a_poison_event_halts_its_partition_only_and_is_retried,
     a_poison_event_goes_to_the_dead_letter_handler_when_asked,
@@ -636,7 +638,7 @@ async fn a_client_fault_stops_the_consumer_with_its_status<DB: AppliedDb>(pool: 
     // Partition 1 is refused on its third request; the others would go on.
     let producer = Producer::start(3, support::numbered_events(3, 50), |seen| {
         match (seen.partition_id, seen.nth) {
-            (1, 2) => Fault::Status(StatusCode::FORBIDDEN, None),
+            (1, 2) => Fault::Status(StatusCode::NOT_FOUND, None),
             _ => Fault::Pass,
         }
     })
@@ -660,7 +662,7 @@ async fn a_client_fault_stops_the_consumer_with_its_status<DB: AppliedDb>(pool: 
         panic!("expected a fetch error, got {error:?}");
     };
     assert_eq!(partition_id, 1);
-    assert_eq!(error.status(), Some(StatusCode::FORBIDDEN));
+    assert_eq!(error.status(), Some(StatusCode::NOT_FOUND));
     assert!(error.to_string().contains("injected fault"), "{error}");
     // Refused once, not retried.
     assert_eq!(producer.seen_at("/feed", 1).len(), 3);
@@ -669,6 +671,50 @@ async fn a_client_fault_stops_the_consumer_with_its_status<DB: AppliedDb>(pool: 
         applied_in(&pool, 1).await,
         data_of(&producer.events_of(1)[..10])
     );
+}
+
+/// A producer that answers 401 and 403 for a while (a credential being
+/// rotated): the consumer keeps trying, and then applies everything.
+async fn unauthorized_is_retried_by_default<DB: AppliedDb>(pool: Pool<DB>) {
+    let producer = Producer::start(2, support::numbered_events(2, 20), |seen| match seen.nth {
+        1 => Fault::Status(StatusCode::UNAUTHORIZED, None),
+        2 => Fault::Status(StatusCode::FORBIDDEN, None),
+        _ => Fault::Pass,
+    })
+    .await;
+    let all = applied_at_least(pool.clone(), producer.published.len());
+    run(producer.client(), &pool, Recorder::default(), config(), all)
+        .await
+        .unwrap();
+    assert_complete(&producer, &pool).await;
+}
+
+async fn unauthorized_stops_the_consumer_when_told_to<DB: AppliedDb>(pool: Pool<DB>) {
+    let producer = Producer::start(2, support::numbered_events(2, 20), |seen| match seen {
+        seen if seen.partition_id == 0 && seen.nth == 1 => {
+            Fault::Status(StatusCode::UNAUTHORIZED, None)
+        }
+        _ => Fault::Pass,
+    })
+    .await;
+    let config = ConsumerConfig {
+        on_unauthorized: OnUnauthorized::Stop,
+        ..config()
+    };
+    let never = std::future::pending();
+    let error = run(producer.client(), &pool, Recorder::default(), config, never)
+        .await
+        .unwrap_err();
+    let ConsumerError::Fetch {
+        partition_id,
+        error,
+    } = error
+    else {
+        panic!("expected a fetch error, got {error:?}");
+    };
+    assert_eq!(partition_id, 0);
+    assert_eq!(error.status(), Some(StatusCode::UNAUTHORIZED));
+    assert_eq!(producer.seen_at("/feed", 0).len(), 2, "not retried");
 }
 
 async fn a_mismatched_partition_count_stops_the_consumer_with_400<DB: AppliedDb>(pool: Pool<DB>) {
@@ -980,7 +1026,7 @@ async fn shutdown_finishes_the_page_in_hand_and_releases_the_leases<DB: AppliedD
         ttl: Duration::from_millis(1),
     };
     let store = SqlCursorStore::new(pool.clone());
-    assert!(store.claim(CONSUMER, 0, &other).await.unwrap());
+    assert_eq!(store.claim(CONSUMER, 0, &other).await.unwrap(), Claim::Claimed);
     store.release(CONSUMER, 0, &other).await.unwrap();
 
     // A restart goes on from there.

@@ -63,6 +63,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
 
+mod chain;
 mod cursor;
 mod event;
 mod excerpt;
@@ -86,6 +87,7 @@ pub mod server;
 #[cfg(feature = "client")]
 pub use reqwest;
 
+pub use chain::ErrorChain;
 pub use cursor::{Cursor, FIRST, InvalidCursor, LAST, ParseCursorError};
 pub use event::{Event, FeedLine, Headers};
 pub use page::{Page, TypedPageError};

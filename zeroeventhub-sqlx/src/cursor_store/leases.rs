@@ -1,10 +1,12 @@
 //! The runtime's [`CursorStore`]: cursors saved with a fencing check on
 //! the partition's lease.
 
+use std::time::Duration;
+
 use sqlx::Transaction;
 use zeroeventhub::{
     Cursor,
-    runtime::{CursorStore, Lease},
+    runtime::{Claim, CursorStore, Lease, Member},
 };
 
 use super::SqlCursorStore;
@@ -28,10 +30,57 @@ impl<DB: Backend> CursorStore for SqlCursorStore<DB> {
         SqlCursorStore::load_cursor(self, consumer, partition_id).await
     }
 
-    async fn claim(&self, consumer: &str, partition_id: u32, lease: &Lease) -> Result<bool, Error> {
+    async fn claim(&self, consumer: &str, partition_id: u32, lease: &Lease) -> Result<Claim, Error> {
         let mut connection = self.pool.acquire().await?;
         let query = lease_query::<DB>(&self.sql.claim, consumer, partition_id, lease);
-        Ok(!DB::fetch_all(&mut connection, query).await?.is_empty())
+        if !DB::fetch_all(&mut connection, query).await?.is_empty() {
+            return Ok(Claim::Claimed);
+        }
+        let query = statement::<DB>(&self.sql.holder)
+            .text(consumer)
+            .int(partition_id.into());
+        let rows = DB::fetch_all(&mut connection, query).await?;
+        let Some(row) = rows.first() else {
+            // Released in between: the next claim will take it.
+            return Ok(Claim::HeldBy {
+                owner: String::new(),
+                expires_in: Duration::ZERO,
+            });
+        };
+        let left_ms = u64::try_from(DB::get_int(row, 1)?).unwrap_or(0);
+        Ok(Claim::HeldBy {
+            owner: DB::get_text(row, 0)?,
+            expires_in: Duration::from_millis(left_ms),
+        })
+    }
+
+    async fn heartbeat(&self, consumer: &str, lease: &Lease) -> Result<Vec<Member>, Error> {
+        let mut connection = self.pool.acquire().await?;
+        let join = statement::<DB>(&self.sql.join)
+            .text(consumer)
+            .text(lease.owner.as_str())
+            .int(ttl_ms(lease));
+        DB::execute(&mut connection, join).await?;
+        let members = statement::<DB>(&self.sql.members).text(consumer);
+        DB::fetch_all(&mut connection, members)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Member {
+                    owner: DB::get_text(row, 0)?,
+                    partitions: u32::try_from(DB::get_int(row, 1)?).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    async fn leave(&self, consumer: &str, lease: &Lease) -> Result<(), Error> {
+        let mut connection = self.pool.acquire().await?;
+        let query = statement::<DB>(&self.sql.leave)
+            .text(consumer)
+            .text(lease.owner.as_str());
+        DB::execute(&mut connection, query).await?;
+        Ok(())
     }
 
     async fn release(&self, consumer: &str, partition_id: u32, lease: &Lease) -> Result<(), Error> {
@@ -81,10 +130,16 @@ fn lease_query<DB: Backend>(
     partition_id: u32,
     lease: &Lease,
 ) -> Statement<DB> {
-    let ttl_ms = i64::try_from(lease.ttl.as_millis()).unwrap_or(MAX_TTL_MS);
     statement::<DB>(sql)
         .text(consumer)
         .int(partition_id.into())
         .text(lease.owner.as_str())
-        .int(ttl_ms.min(MAX_TTL_MS))
+        .int(ttl_ms(lease))
+}
+
+/// The lease's time to live in milliseconds, capped.
+fn ttl_ms(lease: &Lease) -> i64 {
+    i64::try_from(lease.ttl.as_millis())
+        .unwrap_or(MAX_TTL_MS)
+        .min(MAX_TTL_MS)
 }

@@ -18,6 +18,8 @@ use statements::Statements;
 pub const CURSORS_TABLE: &str = "zeh_consumer_cursors";
 /// The table of leases: one row per (consumer, partition) being worked on.
 pub const LEASES_TABLE: &str = "zeh_consumer_leases";
+/// The table of group members: one row per live process of a consumer.
+pub const MEMBERS_TABLE: &str = "zeh_consumer_members";
 
 /// A consumer's cursors, kept in its own database and saved in the same
 /// transaction as the effects of the events: the
@@ -31,7 +33,10 @@ pub const LEASES_TABLE: &str = "zeh_consumer_leases";
 /// - [`CURSORS_TABLE`] (`consumer`, `partition_id`, `cursor`,
 ///   `updated_at_ms`), primary key (`consumer`, `partition_id`);
 /// - [`LEASES_TABLE`] (`consumer`, `partition_id`, `owner`,
-///   `expires_at_ms`), primary key (`consumer`, `partition_id`).
+///   `expires_at_ms`), primary key (`consumer`, `partition_id`);
+/// - [`MEMBERS_TABLE`] (`consumer`, `owner`, `expires_at_ms`), primary key
+///   (`consumer`, `owner`): the live processes of each consumer name, by
+///   which the runtime shares the partitions among them.
 ///
 /// Times are milliseconds since the Unix epoch by **the database's
 /// clock** (`clock_timestamp()` on PostgreSQL, `julianday('now')` on
@@ -142,6 +147,7 @@ impl<DB: Backend> SqlCursorStore<DB> {
         let ddl = [
             self.sql.create_cursors.clone(),
             self.sql.create_leases.clone(),
+            self.sql.create_members.clone(),
         ];
         crate::migrate::run(&self.pool, &ddl).await
     }

@@ -1,6 +1,6 @@
 //! The SQL of the cursor store, written once for every database.
 
-use super::{CURSORS_TABLE, LEASES_TABLE};
+use super::{CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE};
 use crate::backend::{Dialect, Sql};
 
 /// The cursor store's SQL, with the database's clock filled in.
@@ -21,12 +21,23 @@ pub(super) struct Statements {
     pub(super) renew: Sql,
     /// Gives the lease up if owner `$3` holds it.
     pub(super) release: Sql,
+    pub(super) create_members: Sql,
+    /// The owner of the lease of consumer `$1`, partition `$2`, and the
+    /// milliseconds it has left (0 or less: lapsed).
+    pub(super) holder: Sql,
+    /// Registers owner `$2` as a member of consumer `$1` until `$3` ms
+    /// from now.
+    pub(super) join: Sql,
+    /// Every live member of consumer `$1` and the live leases it holds.
+    pub(super) members: Sql,
+    /// Removes owner `$2` from consumer `$1`'s members.
+    pub(super) leave: Sql,
 }
 
 impl Statements {
     pub(super) fn new<DB: Dialect>() -> Self {
         let now = DB::NOW_MS;
-        let (cursors, leases) = (CURSORS_TABLE, LEASES_TABLE);
+        let (cursors, leases, members) = (CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE);
         let sql = |text: String| -> Sql { text.into() };
         Statements {
             create_cursors: sql(format!(
@@ -77,6 +88,35 @@ impl Statements {
             )),
             release: sql(format!(
                 "DELETE FROM {leases} WHERE consumer = $1 AND partition_id = $2 AND owner = $3"
+            )),
+            create_members: sql(format!(
+                "CREATE TABLE IF NOT EXISTS {members} (
+                    consumer TEXT NOT NULL,
+                    owner TEXT NOT NULL,
+                    expires_at_ms BIGINT NOT NULL,
+                    PRIMARY KEY (consumer, owner)
+                )"
+            )),
+            holder: sql(format!(
+                "SELECT owner, expires_at_ms - {now} FROM {leases}
+                 WHERE consumer = $1 AND partition_id = $2"
+            )),
+            join: sql(format!(
+                "INSERT INTO {members} (consumer, owner, expires_at_ms)
+                 VALUES ($1, $2, {now} + $3)
+                 ON CONFLICT (consumer, owner)
+                 DO UPDATE SET expires_at_ms = excluded.expires_at_ms"
+            )),
+            members: sql(format!(
+                "SELECT m.owner, COUNT(l.partition_id) FROM {members} m
+                 LEFT JOIN {leases} l
+                   ON l.consumer = m.consumer AND l.owner = m.owner AND l.expires_at_ms > {now}
+                 WHERE m.consumer = $1 AND m.expires_at_ms > {now}
+                 GROUP BY m.owner
+                 ORDER BY m.owner"
+            )),
+            leave: sql(format!(
+                "DELETE FROM {members} WHERE consumer = $1 AND owner = $2"
             )),
         }
     }

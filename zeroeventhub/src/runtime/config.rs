@@ -21,15 +21,25 @@ use crate::HeaderSelection;
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     /// The consumer's name: cursors and leases are kept per name and
-    /// partition, so two consumers of one feed need two names.
+    /// partition, so two consumers of one feed need two names. Processes
+    /// with the same name and store form a group and share the partitions.
     pub name: String,
+    /// This process's stable identity in the group, such as the host or
+    /// pod name (as a Kafka client's static membership): a restart with
+    /// the same identity takes its own leases back at once instead of
+    /// waiting for them to lapse. It must be unique among the live
+    /// processes of the name. `None` (the default): a fresh identity per
+    /// process (`pid…`).
+    pub instance: Option<String>,
     /// The partitions to consume; empty means all of `0..n`.
     pub partitions: Vec<u32>,
     /// Where a partition without a stored cursor starts.
     pub start: StartFrom,
     /// `pagesizehint` of each request; `None` leaves it to the producer.
     pub page_size_hint: Option<u32>,
-    /// Which event headers to ask for.
+    /// Which event headers to ask for. None by default, as in the
+    /// protocol: a handler that reads a header (to dispatch on a type, say)
+    /// must ask for it here, or it gets none.
     pub headers: HeaderSelection,
     /// How long a caught-up partition waits before asking again.
     pub poll_interval: Duration,
@@ -43,6 +53,8 @@ pub struct ConsumerConfig {
     pub lease_ttl: Duration,
     /// What to do when the handler fails on an event.
     pub on_handler_error: OnHandlerError,
+    /// What to do when the feed answers 401 or 403.
+    pub on_unauthorized: OnUnauthorized,
     /// After this many failed attempts in a row on one cursor, the
     /// partition is reported stuck (a `tracing` warning, repeated every
     /// this many attempts).
@@ -50,12 +62,14 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// The defaults, for the consumer called `name`: all partitions from
-    /// `_first`, poll every second, back off from 100 ms to 30 s, leases of
-    /// 30 s, retry a failing handler, report stuck after 5 attempts.
+    /// The defaults, for the consumer called `name`: a fresh identity per
+    /// process, all partitions from `_first`, no headers, poll every
+    /// second, back off from 100 ms to 30 s, leases of 30 s, retry a
+    /// failing handler, retry on 401/403, report stuck after 5 attempts.
     pub fn new(name: impl Into<String>) -> Self {
         ConsumerConfig {
             name: name.into(),
+            instance: None,
             partitions: Vec::new(),
             start: StartFrom::First,
             page_size_hint: None,
@@ -65,6 +79,7 @@ impl ConsumerConfig {
             max_backoff: Duration::from_secs(30),
             lease_ttl: Duration::from_secs(30),
             on_handler_error: OnHandlerError::Retry,
+            on_unauthorized: OnUnauthorized::Retry,
             stuck_after: 5,
         }
     }
@@ -91,4 +106,17 @@ pub enum OnHandlerError {
     /// which goes to [`Handler::dead_letter`](super::Handler::dead_letter)
     /// in the same transaction.
     DeadLetter,
+}
+
+/// What the runtime does when the feed answers 401 Unauthorized or 403
+/// Forbidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUnauthorized {
+    /// Keep trying with back-off, logging each refusal: a credential that
+    /// is rotated or fixed while the consumer runs is picked up without a
+    /// restart.
+    #[default]
+    Retry,
+    /// Stop the consumer with the error.
+    Stop,
 }

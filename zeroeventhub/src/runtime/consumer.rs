@@ -7,9 +7,13 @@ use tracing::Instrument;
 
 use super::{
     ConsumerConfig, CursorStore, Handler, Lease,
+    group::Group,
     worker::{Shared, run_partition},
 };
-use crate::client::{self, Client};
+use crate::{
+    ErrorChain,
+    client::{self, Client},
+};
 
 /// Consumes a feed exactly once into the consumer's database.
 ///
@@ -35,9 +39,15 @@ use crate::client::{self, Client};
 /// - **Ownership**: each partition is leased through the store; a process
 ///   works only on partitions it holds, another takes over when a lease
 ///   expires, and a worker that lost its lease cannot commit.
+/// - **Groups**: processes with the same name and store share the
+///   partitions: with K live processes each holds about N/K; one that
+///   started first gives partitions up as others join, and the others take
+///   over a dead one's partitions once its leases lapse (stores that keep
+///   a group membership, as `zeroeventhub-sqlx`'s does).
 /// - **Shutdown**: when `shutdown` completes, workers stop after the page
 ///   in hand (a request still in flight is abandoned: nothing of it was
-///   applied) and release their leases.
+///   applied); on every stop, a fatal error too, the leases are released
+///   and the process leaves the group.
 #[derive(Debug)]
 pub struct Consumer<S, H> {
     shared: Arc<Shared<S, H>>,
@@ -51,9 +61,16 @@ where
     /// A consumer of `client`'s feed into `store`, applying events with
     /// `handler`.
     pub fn new(client: Client, store: S, handler: H, config: ConsumerConfig) -> Self {
+        let owner = config.instance.clone().unwrap_or_else(|| {
+            format!("pid{}-{:016x}", std::process::id(), fastrand::u64(..))
+        });
         let lease = Lease {
-            owner: format!("pid{}-{:016x}", std::process::id(), fastrand::u64(..)),
+            owner,
             ttl: config.lease_ttl,
+        };
+        let shared_partitions = match config.partitions.len() {
+            0 => client.partition_count(),
+            some => u32::try_from(some).unwrap_or(u32::MAX),
         };
         Consumer {
             shared: Arc::new(Shared {
@@ -62,6 +79,7 @@ where
                 handler,
                 config,
                 lease,
+                group: Group::new(shared_partitions),
             }),
         }
     }
@@ -94,6 +112,13 @@ where
             });
         }
 
+        // Join the group before claiming, so that members that run already
+        // make room for this one.
+        self.heartbeat().await;
+        let mut heartbeats = tokio::time::interval(config.lease_ttl / 3);
+        heartbeats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeats.reset();
+
         let (stop, stopped) = watch::channel(false);
         let mut workers = JoinSet::new();
         for partition_id in partitions {
@@ -109,6 +134,7 @@ where
         let mut result = Ok(());
         loop {
             tokio::select! {
+                _ = heartbeats.tick(), if !stopping => self.heartbeat().await,
                 () = &mut shutdown, if !stopping => {
                     tracing::info!(consumer = %config.name, "shutting down after the pages in hand");
                     stopping = true;
@@ -132,7 +158,31 @@ where
                 },
             }
         }
+        let name = &config.name;
+        if let Err(error) = self.shared.store.leave(name, &self.shared.lease).await {
+            tracing::warn!(error = %ErrorChain(&error), "could not leave the group; the membership will lapse");
+        }
         result
+    }
+
+    /// Renews this process's membership of its group and takes in what the
+    /// group looks like now.
+    async fn heartbeat(&self) {
+        let shared = &self.shared;
+        match shared.store.heartbeat(&shared.config.name, &shared.lease).await {
+            Ok(members) => {
+                tracing::debug!(
+                    members = members.len(),
+                    held = shared.group.held(),
+                    fair_share = shared.group.fair_share(),
+                    "group heartbeat"
+                );
+                shared.group.observe(&members);
+            }
+            Err(error) => {
+                tracing::warn!(error = %ErrorChain(&error), "group heartbeat failed; sharing by the last one");
+            }
+        }
     }
 }
 
@@ -141,11 +191,12 @@ where
 #[non_exhaustive]
 pub enum ConsumerError {
     /// The producer refused a request (4xx) or broke the protocol.
-    #[error("partition {partition_id}: {error}")]
+    #[error("fetching partition {partition_id} failed for good")]
     Fetch {
         /// The partition whose request failed.
         partition_id: u32,
         /// The client's error.
+        #[source]
         error: client::Error,
     },
     /// A configured partition is outside `0..n`.

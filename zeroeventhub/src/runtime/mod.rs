@@ -10,10 +10,11 @@
 mod backoff;
 mod config;
 mod consumer;
+mod group;
 mod store;
 mod worker;
 
 pub use backoff::Backoff;
-pub use config::{ConsumerConfig, OnHandlerError, StartFrom};
+pub use config::{ConsumerConfig, OnHandlerError, OnUnauthorized, StartFrom};
 pub use consumer::{Consumer, ConsumerError};
-pub use store::{CursorStore, Handler, Lease};
+pub use store::{Claim, CursorStore, Handler, Lease, Member};

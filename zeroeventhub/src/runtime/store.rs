@@ -30,14 +30,43 @@ pub trait CursorStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Cursor>, Self::Error>> + Send;
 
     /// Takes or renews the lease on (`consumer`, `partition_id`) for
-    /// `lease.owner` until `lease.ttl` from now. Returns `false` when
-    /// another owner holds an unexpired lease.
+    /// `lease.owner` until `lease.ttl` from now, unless another owner holds
+    /// an unexpired lease: then says who, and until when.
     fn claim(
         &self,
         consumer: &str,
         partition_id: u32,
         lease: &Lease,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Claim, Self::Error>> + Send;
+
+    /// Registers `lease.owner` as a live member of `consumer`'s group until
+    /// `lease.ttl` from now, and returns the live members with the number
+    /// of partitions each holds (this one included). The runtime calls it
+    /// every third of a lease period and shares the partitions out by it:
+    /// with K members, each holds about N/K.
+    ///
+    /// The default returns no member: the store knows no groups, and each
+    /// process claims what it can (the first to start takes every
+    /// partition).
+    fn heartbeat(
+        &self,
+        consumer: &str,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<Vec<Member>, Self::Error>> + Send {
+        let _ = (consumer, lease);
+        async { Ok(Vec::new()) }
+    }
+
+    /// Removes `lease.owner` from `consumer`'s group at once (it stops).
+    /// The default does nothing.
+    fn leave(
+        &self,
+        consumer: &str,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (consumer, lease);
+        async { Ok(()) }
+    }
 
     /// Gives the lease up, if `lease.owner` holds it, so another process
     /// can take over at once.
@@ -70,10 +99,36 @@ pub trait CursorStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
+/// What a [`CursorStore::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The lease is this owner's now (taken, or renewed).
+    Claimed,
+    /// Another owner holds the lease.
+    HeldBy {
+        /// Its owner.
+        owner: String,
+        /// How long it lasts unless renewed.
+        expires_in: Duration,
+    },
+}
+
+/// A live member of a consumer group, as [`CursorStore::heartbeat`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its lease owner name.
+    pub owner: String,
+    /// How many partitions it holds a live lease on.
+    pub partitions: u32,
+}
+
 /// Who holds a partition, and for how long a claim lasts without renewal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// A name unique to this worker process.
+    /// The process's identity in the group: unique to a live process, and
+    /// the same after a restart when it is stable
+    /// ([`ConsumerConfig::instance`](super::ConsumerConfig::instance)), so
+    /// a restarted process takes its own leases back at once.
     pub owner: String,
     /// How long a lease lasts unless renewed; another process takes the
     /// partition over this long after this one died.

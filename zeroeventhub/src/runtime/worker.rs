@@ -5,10 +5,13 @@ use std::{sync::Arc, time::Duration};
 use tokio::{sync::watch, time::Instant};
 
 use super::{
-    Backoff, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError, StartFrom,
-    store::EventFailed,
+    Backoff, Claim, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError,
+    OnUnauthorized, StartFrom, group::Group, store::EventFailed,
 };
-use crate::{BoxError, Cursor, Event, Page, client::Client};
+use crate::{
+    BoxError, Cursor, ErrorChain, Event, Page,
+    client::{self, Client},
+};
 
 /// What every partition's worker shares.
 #[derive(Debug)]
@@ -18,6 +21,7 @@ pub(crate) struct Shared<S, H> {
     pub(crate) handler: H,
     pub(crate) config: ConsumerConfig,
     pub(crate) lease: Lease,
+    pub(crate) group: Group,
 }
 
 /// How applying a page ended.
@@ -27,8 +31,13 @@ enum Applied {
     LeaseLost,
 }
 
-/// Runs partition `partition_id` until `stop` turns true or a client fault
-/// makes going on pointless.
+/// The lease this worker holds: the cursor to go on from, and when the
+/// lease was last renewed.
+type Held = Option<(Cursor, Instant)>;
+
+/// Runs partition `partition_id` until `stop` turns true or a failure
+/// makes going on pointless; whichever way it ends, a lease it holds is
+/// released, so that another process can take over at once.
 pub(crate) async fn run_partition<S, H>(
     shared: Arc<Shared<S, H>>,
     partition_id: u32,
@@ -38,34 +47,102 @@ where
     S: CursorStore,
     H: Handler<S::Transaction>,
 {
+    let mut held: Held = None;
+    let result = drive(&shared, partition_id, &mut stop, &mut held).await;
+    if held.is_some() {
+        shared.group.lost();
+        release(&shared, partition_id).await;
+    }
+    result
+}
+
+async fn release<S, H>(shared: &Shared<S, H>, partition_id: u32)
+where
+    S: CursorStore,
+{
+    let name = &shared.config.name;
+    if let Err(error) = shared.store.release(name, partition_id, &shared.lease).await {
+        tracing::warn!(error = %ErrorChain(&error), "could not release the lease; it will lapse");
+    }
+}
+
+/// The loop: hold the lease, fetch, apply and commit, repeat.
+async fn drive<S, H>(
+    shared: &Shared<S, H>,
+    partition_id: u32,
+    stop: &mut watch::Receiver<bool>,
+    held: &mut Held,
+) -> Result<(), ConsumerError>
+where
+    S: CursorStore,
+    H: Handler<S::Transaction>,
+{
     let config = &shared.config;
-    let store = &shared.store;
     let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
-    // `Some` while this worker holds the lease, with the cursor to go on from.
-    let mut held: Option<(Cursor, Instant)> = None;
+    // Who held the lease when this worker last found it taken, to log a
+    // change of holder once rather than every attempt.
+    let mut last_holder: Option<String> = None;
 
     while !*stop.borrow() {
+        // Give a partition up when the group has more members than this
+        // process leaves partitions for; then stay away for a lease period,
+        // so that the member short of partitions gets it.
+        if held.is_some() && shared.group.give_up_one() {
+            *held = None;
+            release(shared, partition_id).await;
+            tracing::info!(
+                fair_share = shared.group.fair_share(),
+                "partition given up to another member of the group"
+            );
+            if wait(stop, config.lease_ttl).await {
+                break;
+            }
+            continue;
+        }
         // Hold the lease: claim it when not held, renew it when a third of
         // its time has passed without a commit renewing it.
         let renew = held
             .as_ref()
             .is_none_or(|(_, renewed)| renewed.elapsed() > config.lease_ttl / 3);
         if renew {
-            match claim(&shared, partition_id).await {
-                Ok(Some(cursor)) => held = Some((cursor, Instant::now())),
-                Ok(None) if held.is_some() => {
-                    held = None;
-                    tracing::warn!("lease lost to another process; waiting to take over");
+            if held.is_none() && !shared.group.may_claim() {
+                // This process holds its share already.
+                if wait(stop, config.lease_ttl / 3).await {
+                    break;
                 }
-                Ok(None) => {
-                    if wait(&mut stop, config.lease_ttl / 3).await {
+                continue;
+            }
+            match claim(shared, partition_id).await {
+                Ok(Ok(cursor)) => {
+                    if held.is_none() {
+                        shared.group.claimed();
+                        tracing::info!(cursor = cursor.as_str(), "partition claimed");
+                    }
+                    last_holder = None;
+                    *held = Some((cursor, Instant::now()));
+                }
+                Ok(Err(Holder { owner, expires_in })) => {
+                    if held.take().is_some() {
+                        shared.group.lost();
+                        tracing::warn!(holder = %owner, "lease lost to another process");
+                    }
+                    if last_holder.as_ref() != Some(&owner) {
+                        tracing::info!(
+                            holder = %owner,
+                            lapses_in = ?expires_in,
+                            "waiting for the lease of partition {partition_id}, held by {owner} for {expires_in:?} more unless renewed"
+                        );
+                        last_holder = Some(owner);
+                    }
+                    if wait(stop, config.lease_ttl / 3).await {
                         break;
                     }
                     continue;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "cursor store failed; retrying");
-                    if wait(&mut stop, backoff.next_delay()).await {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %ErrorChain(&error), retry_in = ?delay, "cursor store failed; retrying");
+                    if wait(stop, delay).await {
                         break;
                     }
                     continue;
@@ -91,17 +168,22 @@ where
         };
         let page = match fetched {
             Ok(page) => page,
-            Err(error) if error.is_transient() => {
+            Err(error) if retries(config, &error) => {
                 let delay = backoff.next_delay_after(&error);
-                tracing::warn!(%error, cursor = cursor.as_str(), retry_in = ?delay, "fetch failed; retrying");
+                tracing::warn!(
+                    error = %ErrorChain(&error),
+                    cursor = cursor.as_str(),
+                    retry_in = ?delay,
+                    "fetch failed; retrying"
+                );
                 report_stuck(&backoff, config, &cursor);
-                if wait(&mut stop, delay).await {
+                if wait(stop, delay).await {
                     break;
                 }
                 continue;
             }
             Err(error) => {
-                tracing::error!(%error, "the feed refused the request; stopping");
+                tracing::error!(error = %ErrorChain(&error), cursor = cursor.as_str(), "fetch failed for good; stopping");
                 return Err(ConsumerError::Fetch {
                     partition_id,
                     error,
@@ -119,15 +201,15 @@ where
                 );
             }
             backoff.reset();
-            if wait(&mut stop, config.poll_interval).await {
+            if wait(stop, config.poll_interval).await {
                 break;
             }
             continue;
         };
 
-        match apply(&shared, &page, &next).await {
+        match apply(shared, &page, &next).await {
             Ok(Applied::Committed) => {
-                tracing::info!(
+                tracing::debug!(
                     events = page.len(),
                     cursor = next.as_str(),
                     more_likely = config
@@ -136,36 +218,46 @@ where
                     "page committed"
                 );
                 backoff.reset();
-                held = Some((next, Instant::now()));
-                if page.is_empty() && wait(&mut stop, config.poll_interval).await {
+                *held = Some((next, Instant::now()));
+                if page.is_empty() && wait(stop, config.poll_interval).await {
                     break;
                 }
             }
             Ok(Applied::LeaseLost) => {
                 tracing::warn!("lease lost to another process; page rolled back");
-                held = None;
+                *held = None;
+                shared.group.lost();
             }
-            Err(error) => {
+            Err(failure) => {
                 let delay = backoff.next_delay();
-                tracing::warn!(%error, cursor = cursor.as_str(), retry_in = ?delay, "page failed and was rolled back; retrying");
+                tracing::warn!(
+                    error = %ErrorChain(&*failure.error),
+                    event = ?failure.event,
+                    cursor = cursor.as_str(),
+                    retry_in = ?delay,
+                    "page failed and was rolled back; retrying"
+                );
                 report_stuck(&backoff, config, &cursor);
-                held = Some((cursor, renewed));
-                if wait(&mut stop, delay).await {
+                *held = Some((cursor, renewed));
+                if wait(stop, delay).await {
                     break;
                 }
             }
         }
     }
-
-    if held.is_some() {
-        if let Err(error) = store
-            .release(&config.name, partition_id, &shared.lease)
-            .await
-        {
-            tracing::warn!(%error, "could not release the lease; it will expire");
-        }
-    }
     Ok(())
+}
+
+/// Whether a failed fetch is tried again: transient failures, a failed
+/// request hook (a token service that is down for a moment), and 401/403
+/// unless the configuration says to stop on them.
+fn retries(config: &ConsumerConfig, error: &client::Error) -> bool {
+    let unauthorized = error
+        .status()
+        .is_some_and(|status| status.as_u16() == 401 || status.as_u16() == 403);
+    error.is_transient()
+        || error.is_request_hook()
+        || (unauthorized && config.on_unauthorized == OnUnauthorized::Retry)
 }
 
 /// Claims or renews the lease. On success, returns the cursor to go on
@@ -176,23 +268,45 @@ where
 /// request, a back-off, a poll), its lease may have expired and another
 /// process may have taken the partition, moved its cursor and let it go.
 /// Going on from the cursor held in memory would apply those events again.
-async fn claim<S, H>(shared: &Shared<S, H>, partition_id: u32) -> Result<Option<Cursor>, S::Error>
+async fn claim<S, H>(
+    shared: &Shared<S, H>,
+    partition_id: u32,
+) -> Result<Result<Cursor, Holder>, S::Error>
 where
     S: CursorStore,
 {
     let name = &shared.config.name;
-    if !shared
-        .store
-        .claim(name, partition_id, &shared.lease)
-        .await?
-    {
-        return Ok(None);
+    match shared.store.claim(name, partition_id, &shared.lease).await? {
+        Claim::Claimed => {}
+        Claim::HeldBy { owner, expires_in } => return Ok(Err(Holder { owner, expires_in })),
     }
     let stored = shared.store.load_cursor(name, partition_id).await?;
-    Ok(Some(stored.unwrap_or_else(|| match shared.config.start {
+    Ok(Ok(stored.unwrap_or_else(|| match shared.config.start {
         StartFrom::First => Cursor::first(partition_id),
         StartFrom::Last => Cursor::last(partition_id),
     })))
+}
+
+/// The other process that holds a lease, and for how long.
+struct Holder {
+    owner: String,
+    expires_in: Duration,
+}
+
+/// Why a page was rolled back: the error, and the index in the page of
+/// the event the handler failed on, when known.
+struct PageFailed {
+    error: BoxError,
+    event: Option<usize>,
+}
+
+impl<E: Into<BoxError>> From<E> for PageFailed {
+    fn from(error: E) -> Self {
+        PageFailed {
+            error: error.into(),
+            event: None,
+        }
+    }
 }
 
 /// Applies the page's covered events and stores `next` in one transaction.
@@ -200,7 +314,11 @@ where
 /// The events go to [`Handler::handle_page`] all at once. Only when that
 /// fails under [`OnHandlerError::DeadLetter`] does the page go again event
 /// by event, to find the events to pass to the dead-letter handler.
-async fn apply<S, H>(shared: &Shared<S, H>, page: &Page, next: &Cursor) -> Result<Applied, BoxError>
+async fn apply<S, H>(
+    shared: &Shared<S, H>,
+    page: &Page,
+    next: &Cursor,
+) -> Result<Applied, PageFailed>
 where
     S: CursorStore,
     H: Handler<S::Transaction>,
@@ -232,11 +350,11 @@ where
         };
         match failure {
             None => {}
-            Some((_, error)) if !dead_letters => return Err(error),
+            Some((event, error)) if !dead_letters => return Err(PageFailed { error, event }),
             Some((None, error)) => {
                 // Roll back, and look for the event that fails.
                 drop(transaction);
-                tracing::warn!(%error, "handler failed on a page; applying it event by event");
+                tracing::warn!(error = %ErrorChain(&*error), "handler failed on a page; applying it event by event");
                 one_by_one = Some(Vec::new());
                 continue;
             }
@@ -244,11 +362,14 @@ where
                 let poisoned = one_by_one.get_or_insert_with(Vec::new);
                 if poisoned.iter().any(|(i, _)| *i == index) {
                     // The dead-letter handler failed too.
-                    return Err(error);
+                    return Err(PageFailed {
+                        error,
+                        event: Some(index),
+                    });
                 }
                 // Roll back, and go again without the poisoned event.
                 drop(transaction);
-                tracing::warn!(%error, event = index, "handler failed; the event goes to the dead-letter handler");
+                tracing::warn!(error = %ErrorChain(&*error), event = index, "handler failed; the event goes to the dead-letter handler");
                 poisoned.push((index, error));
                 continue;
             }
