@@ -56,6 +56,8 @@ pub(crate) enum Command {
     /// Append events from a file or stdin to an event log in a database
     #[command(after_help = APPEND_AFTER_HELP)]
     Append(AppendArgs),
+    /// Print the cursors a consumer stored (zeh follow --store), one checkpoint line per partition
+    Cursors(CursorsArgs),
 }
 
 /// The arguments `fetch` and `follow` share: which feed, from where.
@@ -174,10 +176,55 @@ pub(crate) struct FollowArgs {
     /// Also write each page's events and cursors to a database, and resume from it, e.g. --store sqlite:consumer.db
     ///
     /// STORE is sqlite:PATH (created if missing) or a postgres:// URL. One
-    /// transaction per page writes the covered events to zeh_events and the
-    /// cursors to zeh_cursors; a restart resumes from the stored cursors.
+    /// transaction per page writes the covered events to zeh_events (or
+    /// --table) and the cursors of --name; a restart resumes from the
+    /// stored cursors. Processes with the same --name and STORE share the
+    /// partitions.
     #[arg(long, value_name = "STORE", value_parser = parse::store)]
     pub(crate) store: Option<Database>,
+
+    /// With --store: the consumer's name, under which its cursors and leases are kept, e.g. --name billing
+    ///
+    /// Processes with the same name and store form a group: each partition
+    /// is applied by one of them at a time, and the partitions are shared
+    /// out among them.
+    #[arg(long, value_name = "NAME", default_value = "zeh", requires = "store")]
+    pub(crate) name: String,
+
+    /// With --store: the table the events go to, e.g. --table person_events
+    ///
+    /// For two consumers of different feeds in one database. A plain SQL
+    /// name, optionally with a schema (schema.table).
+    #[arg(long, value_name = "TABLE", default_value = "zeh_events", requires = "store", value_parser = parse::table)]
+    pub(crate) table: String,
+
+    /// With --store: how long a partition's lease lasts without renewal, e.g. --lease-ttl 10s
+    ///
+    /// How soon another process of the group takes over the partitions of
+    /// one that died.
+    #[arg(long, value_name = "DURATION", default_value = "30s", requires = "store", value_parser = parse::lease_ttl)]
+    pub(crate) lease_ttl: Duration,
+
+    /// With --store: this process's stable identity in the group, e.g. --instance $(hostname)
+    ///
+    /// A restart with the same identity takes its own leases back at once
+    /// instead of waiting --lease-ttl for them to lapse. It must be unique
+    /// among the live processes of the group. Without it, each process gets
+    /// a fresh identity.
+    #[arg(long, value_name = "ID", requires = "store")]
+    pub(crate) instance: Option<String>,
+}
+
+/// `zeh cursors`.
+#[derive(Debug, Args)]
+pub(crate) struct CursorsArgs {
+    /// The consumer's database: sqlite:PATH or a postgres:// URL, e.g. sqlite:consumer.db
+    #[arg(value_name = "STORE", value_parser = parse::store)]
+    pub(crate) store: Database,
+
+    /// The consumer's name (as given to zeh follow --name), e.g. --name billing
+    #[arg(long, value_name = "NAME", default_value = "zeh")]
+    pub(crate) name: String,
 }
 
 /// What `zeh serve` serves.
@@ -253,7 +300,7 @@ impl Cli {
         let (name, problem) = match &cli.command {
             Command::Fetch(args) => ("fetch", args.feed.check()),
             Command::Follow(args) => ("follow", args.feed.check()),
-            Command::Serve(_) | Command::Append(_) => return cli,
+            Command::Serve(_) | Command::Append(_) | Command::Cursors(_) => return cli,
         };
         if let Err(message) = problem {
             let mut command = Cli::command();
@@ -281,7 +328,9 @@ mod tests {
         match &cli.command {
             Command::Fetch(args) => &args.feed,
             Command::Follow(args) => &args.feed,
-            Command::Serve(_) | Command::Append(_) => panic!("not a feed command"),
+            Command::Serve(_) | Command::Append(_) | Command::Cursors(_) => {
+                panic!("not a feed command")
+            }
         }
     }
 

@@ -1,6 +1,6 @@
-//! `zeh follow`: page after page from the current cursors, printing (and
-//! with `--store`, storing) the covered events, retrying transient
-//! failures.
+//! `zeh follow`: page after page from the current cursors, printing the
+//! covered events, retrying transient failures. With `--store`, the
+//! consumer runtime does it instead ([`store::follow`]).
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use crate::{
     args::FollowArgs,
     output::{Output, describe_feed_error, report},
     signal::Signals,
-    store::Store,
+    store,
 };
 
 /// The first retry delay's ceiling.
@@ -27,8 +27,8 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Follows the feed until caught up (with `--until-caught-up`), a signal,
 /// or a failure that retrying cannot fix.
 ///
-/// With `--store`, the cursors start from the store's, and each page is
-/// stored (events and cursors in one transaction) before it is printed.
+/// With `--store`, the consumer runtime follows it into the store
+/// ([`store::follow`]).
 ///
 /// A first signal while a request is in flight lets that page arrive and
 /// be stored and printed, then ends the loop; a signal while sleeping ends
@@ -40,17 +40,12 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// A non-transient failure of the feed (4xx, a malformed response), of
 /// the store, a failure to write to stdout, or [`Interrupted`].
 pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<()> {
+    if let Some(database) = &args.store {
+        return store::follow(&args, database, signals).await;
+    }
     let client = Client::new(args.feed.url.as_str(), args.feed.partitions)
         .map_err(|error| anyhow!(describe_feed_error(&error)))?;
-    let mut store = match &args.store {
-        Some(database) => Some(Store::open(database).await?),
-        None => None,
-    };
     let mut cursors = args.feed.start_cursors();
-    if let Some(store) = &store {
-        // "A restart resumes from zeh_cursors."
-        cursors = store.resume(&cursors);
-    }
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
     let mut out = Output::stdout();
 
@@ -82,10 +77,6 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
         cursors = page.advance_cursors(&cursors);
         let (events, _) = page.into_parts();
         let caught_up = events.is_empty();
-        if let Some(store) = &mut store {
-            // "The effects of a page and its cursors in one transaction."
-            store.save(&events, &cursors).await?;
-        }
         for event in events {
             out.write_line(&FeedLine::Event(event))?;
         }
@@ -95,9 +86,6 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
         if caught_up && (args.until_caught_up || !signals.sleep(args.poll_interval).await) {
             break;
         }
-    }
-    if let Some(store) = store {
-        store.close().await;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::{
     fmt,
-    io::{self, BufWriter, StdoutLock, Write},
+    io::{self, BufWriter, Stdout, Write},
 };
 
 use zeroeventhub::{FeedLine, client, ndjson::encode_line};
@@ -19,15 +19,15 @@ const BODY_START_CHARS: usize = 200;
 /// went away, as with `| head -1`) is reported as [`StdoutError::Closed`].
 #[derive(Debug)]
 pub(crate) struct Output {
-    out: BufWriter<StdoutLock<'static>>,
+    out: BufWriter<Stdout>,
     line: Vec<u8>,
 }
 
 impl Output {
-    /// Takes the lock on stdout for the rest of the command.
+    /// Stdout, buffered here (each flush is about one write).
     pub(crate) fn stdout() -> Self {
         Output {
-            out: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
             line: Vec::new(),
         }
     }

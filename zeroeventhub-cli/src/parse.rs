@@ -59,6 +59,24 @@ pub(crate) fn source(text: &str) -> Result<Source, String> {
     }
 }
 
+/// Parses a table name for SQL text: `name` or `schema.name`, plain SQL
+/// identifiers.
+pub(crate) fn table(text: &str) -> Result<String, String> {
+    zeroeventhub_sqlx::validate_table_name(text)
+        .map(|()| text.to_owned())
+        .map_err(|error| error.to_string())
+}
+
+/// Parses a lease time to live: a duration of at least 100 ms (a lease is
+/// renewed every third of it).
+pub(crate) fn lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = duration(text)?;
+    if ttl < Duration::from_millis(100) {
+        return Err("a lease must last at least 100ms".to_owned());
+    }
+    Ok(ttl)
+}
+
 /// Parses a duration such as `500ms`, `2s` or `1m 30s`.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)

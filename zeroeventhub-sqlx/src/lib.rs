@@ -71,6 +71,7 @@ mod event_log;
 mod migrate;
 #[cfg(feature = "producer")]
 mod partition;
+mod table_name;
 
 pub use backend::Backend;
 #[cfg(feature = "consumer")]
@@ -79,10 +80,11 @@ pub use consume::consume;
 pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE, SqlCursorStore};
 pub use error::Error;
 #[cfg(feature = "producer")]
-pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK, headers_json};
+pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK};
 #[cfg(feature = "producer")]
 pub use partition::partition_for;
 pub use sqlx;
+pub use table_name::validate_table_name;
 pub use zeroeventhub;
 
 /// An [`EventLog`] in SQLite.

@@ -193,8 +193,14 @@ async fn a_takeover_waits_for_the_page_being_committed<DB: Backend>(pool: Pool<D
 
 async fn consumers_are_separate<DB: Backend>(pool: Pool<DB>) {
     let store = store(pool).await;
-    assert_eq!(store.claim("one", 0, &long("a")).await.unwrap(), Claim::Claimed);
-    assert_eq!(store.claim("two", 0, &long("b")).await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        store.claim("one", 0, &long("a")).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.claim("two", 0, &long("b")).await.unwrap(),
+        Claim::Claimed
+    );
     let mut transaction = CursorStore::begin(&store).await.unwrap();
     store
         .save_cursors(&mut transaction, "one", &[cursor(0, "1")])

@@ -134,7 +134,9 @@ fn numbered(range: std::ops::Range<u32>) -> Vec<Event> {
         .into_iter()
         .filter(|event| {
             let data: serde_json::Value = event.data_as().unwrap();
-            data["n"].as_u64().is_some_and(|n| range.contains(&(n as u32)))
+            data["n"]
+                .as_u64()
+                .is_some_and(|n| range.contains(&(n as u32)))
         })
         .collect()
 }
@@ -150,7 +152,10 @@ async fn publish_and_wait<DB: AppliedDb>(
     let ends = support::log_ends(&numbered(0..range.end), PARTITIONS);
     let started = tokio::time::Instant::now();
     while store.load_cursors(CONSUMER).await.unwrap() != ends {
-        assert!(started.elapsed() < SETTLE, "the events were never all applied");
+        assert!(
+            started.elapsed() < SETTLE,
+            "the events were never all applied"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

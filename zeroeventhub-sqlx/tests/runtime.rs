@@ -42,8 +42,8 @@ use zeroeventhub::{
     BoxError, Cursor, Event,
     client::Client,
     runtime::{
-        Claim, Consumer, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError,
-        OnUnauthorized, StartFrom,
+        Claim, Consumer, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease,
+        OnHandlerError, OnUnauthorized, StartFrom,
     },
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};
@@ -1026,7 +1026,10 @@ async fn shutdown_finishes_the_page_in_hand_and_releases_the_leases<DB: AppliedD
         ttl: Duration::from_millis(1),
     };
     let store = SqlCursorStore::new(pool.clone());
-    assert_eq!(store.claim(CONSUMER, 0, &other).await.unwrap(), Claim::Claimed);
+    assert_eq!(
+        store.claim(CONSUMER, 0, &other).await.unwrap(),
+        Claim::Claimed
+    );
     store.release(CONSUMER, 0, &other).await.unwrap();
 
     // A restart goes on from there.

@@ -53,7 +53,9 @@ mod tests {
 
     impl Error for Chain {
         fn source(&self) -> Option<&(dyn Error + 'static)> {
-            self.1.as_deref().map(|cause| cause as &(dyn Error + 'static))
+            self.1
+                .as_deref()
+                .map(|cause| cause as &(dyn Error + 'static))
         }
     }
 

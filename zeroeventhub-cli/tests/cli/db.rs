@@ -95,20 +95,31 @@ impl TestDb {
             .collect())
     }
 
-    /// The rows of `zeh_cursors`, by partition.
+    /// The stored cursors of the consumer `zeh` (`zeh follow --store`'s
+    /// default name), by partition.
     pub(crate) fn cursors(&self) -> Vec<(i64, String)> {
-        const SQL: &str = "SELECT partition_id, cursor FROM zeh_cursors ORDER BY partition_id";
+        self.cursors_of("zeh")
+    }
+
+    /// The stored cursors of the consumer `name`, by partition (none when
+    /// the tables do not exist yet).
+    pub(crate) fn cursors_of(&self, name: &str) -> Vec<(i64, String)> {
+        let sql = format!(
+            "SELECT partition_id, cursor FROM zeh_consumer_cursors \
+             WHERE consumer = '{name}' ORDER BY partition_id"
+        );
+        let sql = sqlx::AssertSqlSafe(sql);
         match self {
             TestDb::Sqlite { .. } => block_on(async {
                 let mut connection = self.sqlite_connection().await?;
-                sqlx::query_as(SQL).fetch_all(&mut connection).await
+                sqlx::query_as(sql).fetch_all(&mut connection).await
             }),
             TestDb::Postgres { .. } => block_on(async {
                 let mut connection = self.pg_connection().await?;
-                sqlx::query_as(SQL).fetch_all(&mut connection).await
+                sqlx::query_as(sql).fetch_all(&mut connection).await
             }),
         }
-        .expect("read zeh_cursors")
+        .unwrap_or_default()
     }
 
     /// Runs `sql` (test setup, or a change behind `zeh`'s back).

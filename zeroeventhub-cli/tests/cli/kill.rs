@@ -66,6 +66,10 @@ fn killed_at_random_and_restarted(producer: &TestDb, consumer: &TestDb) {
         "10ms",
         "--store",
         &consumer.store(),
+        // A restart takes its own leases back at once, instead of waiting
+        // for those of the killed process to lapse.
+        "--instance",
+        "kill-test",
     ];
     let total = EVENTS_PER_PARTITION * PARTITIONS as usize;
     for round in 0..KILLS {

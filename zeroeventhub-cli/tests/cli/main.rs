@@ -10,6 +10,7 @@ mod event_log;
 mod fetch;
 mod fetch_faults;
 mod follow;
+mod group;
 mod kill;
 mod serve;
 mod store;

@@ -30,7 +30,12 @@ impl<DB: Backend> CursorStore for SqlCursorStore<DB> {
         SqlCursorStore::load_cursor(self, consumer, partition_id).await
     }
 
-    async fn claim(&self, consumer: &str, partition_id: u32, lease: &Lease) -> Result<Claim, Error> {
+    async fn claim(
+        &self,
+        consumer: &str,
+        partition_id: u32,
+        lease: &Lease,
+    ) -> Result<Claim, Error> {
         let mut connection = self.pool.acquire().await?;
         let query = lease_query::<DB>(&self.sql.claim, consumer, partition_id, lease);
         if !DB::fetch_all(&mut connection, query).await?.is_empty() {

@@ -166,7 +166,7 @@ impl<DB: Backend> EventLog<DB> {
     /// (ASCII letters, digits, `_`, not starting with a digit, at most 63
     /// bytes).
     pub fn with_table(mut self, table: &str) -> Result<Self, Error> {
-        table::validate(table)?;
+        crate::validate_table_name(table)?;
         self.sql = Arc::new(Statements::new::<DB>(table));
         Ok(self)
     }
@@ -309,7 +309,7 @@ impl<DB: Backend> EventLog<DB> {
 /// The event's headers in the form an [`EventLog`] stores them: a JSON
 /// object of strings (names in order), or `None` (NULL) when the event has
 /// no headers or an empty map.
-pub fn headers_json(event: &Event) -> Option<String> {
+pub(crate) fn headers_json(event: &Event) -> Option<String> {
     let headers = event
         .headers
         .as_ref()

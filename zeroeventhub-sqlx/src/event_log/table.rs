@@ -1,9 +1,6 @@
 //! The events table: its name and the SQL that uses it.
 
-use crate::{
-    Error,
-    backend::{Dialect, Sql},
-};
+use crate::backend::{Dialect, Sql};
 
 /// The SQL of one event log, built once for its table and database.
 #[derive(Debug)]
@@ -53,57 +50,6 @@ impl Statements {
             insert: insert.into(),
             end: end.into(),
             after: after.into(),
-        }
-    }
-}
-
-/// Checks that `table` is `name` or `schema.name`, each a plain SQL
-/// identifier that needs no quoting: the name goes into SQL text.
-pub(super) fn validate(table: &str) -> Result<(), Error> {
-    let mut parts = table.split('.');
-    let valid = parts.clone().count() <= 2 && parts.all(is_identifier);
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::InvalidTableName(table.to_owned()))
-    }
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && name.len() <= 63
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_names_are_plain_identifiers() {
-        for good in ["events", "_x", "person_events_v2", "public.events", "A1"] {
-            assert!(validate(good).is_ok(), "{good}");
-        }
-        let long = "x".repeat(64);
-        for bad in [
-            "",
-            "1events",
-            "events;drop",
-            "a b",
-            "a.b.c",
-            ".a",
-            "a.",
-            "\"quoted\"",
-            "é",
-            &long,
-        ] {
-            assert!(
-                matches!(validate(bad), Err(Error::InvalidTableName(name)) if name == bad),
-                "{bad}"
-            );
         }
     }
 }

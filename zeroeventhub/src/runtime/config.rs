@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::HeaderSelection;
+use crate::{Cursor, HeaderSelection};
 
 /// The settings of a [`Consumer`](super::Consumer). Start from
 /// [`ConsumerConfig::new`] and change the fields you care about.
@@ -35,6 +35,9 @@ pub struct ConsumerConfig {
     pub partitions: Vec<u32>,
     /// Where a partition without a stored cursor starts.
     pub start: StartFrom,
+    /// Where given partitions without a stored cursor start instead of
+    /// [`start`](ConsumerConfig::start): a cursor per partition.
+    pub start_cursors: Vec<Cursor>,
     /// `pagesizehint` of each request; `None` leaves it to the producer.
     pub page_size_hint: Option<u32>,
     /// Which event headers to ask for. None by default, as in the
@@ -55,6 +58,11 @@ pub struct ConsumerConfig {
     pub on_handler_error: OnHandlerError,
     /// What to do when the feed answers 401 or 403.
     pub on_unauthorized: OnUnauthorized,
+    /// Stop a partition once a page brings no event (its cursor stored):
+    /// [`run`](super::Consumer::run) then returns when every partition has
+    /// caught up, for a batch job. A partition another process holds is
+    /// not caught up by this one.
+    pub until_caught_up: bool,
     /// After this many failed attempts in a row on one cursor, the
     /// partition is reported stuck (a `tracing` warning, repeated every
     /// this many attempts).
@@ -72,6 +80,7 @@ impl ConsumerConfig {
             instance: None,
             partitions: Vec::new(),
             start: StartFrom::First,
+            start_cursors: Vec::new(),
             page_size_hint: None,
             headers: HeaderSelection::None,
             poll_interval: Duration::from_secs(1),
@@ -80,6 +89,7 @@ impl ConsumerConfig {
             lease_ttl: Duration::from_secs(30),
             on_handler_error: OnHandlerError::Retry,
             on_unauthorized: OnUnauthorized::Retry,
+            until_caught_up: false,
             stuck_after: 5,
         }
     }

@@ -61,9 +61,10 @@ where
     /// A consumer of `client`'s feed into `store`, applying events with
     /// `handler`.
     pub fn new(client: Client, store: S, handler: H, config: ConsumerConfig) -> Self {
-        let owner = config.instance.clone().unwrap_or_else(|| {
-            format!("pid{}-{:016x}", std::process::id(), fastrand::u64(..))
-        });
+        let owner = config
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("pid{}-{:016x}", std::process::id(), fastrand::u64(..)));
         let lease = Lease {
             owner,
             ttl: config.lease_ttl,
@@ -169,7 +170,11 @@ where
     /// group looks like now.
     async fn heartbeat(&self) {
         let shared = &self.shared;
-        match shared.store.heartbeat(&shared.config.name, &shared.lease).await {
+        match shared
+            .store
+            .heartbeat(&shared.config.name, &shared.lease)
+            .await
+        {
             Ok(members) => {
                 tracing::debug!(
                     members = members.len(),

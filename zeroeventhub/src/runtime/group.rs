@@ -59,20 +59,23 @@ impl Group {
             members: u32::try_from(members.len()).unwrap_or(u32::MAX).max(1),
             fewest_held: members.iter().map(|m| m.partitions).min().unwrap_or(0),
         };
-        *self.view.lock().unwrap_or_else(|poison| poison.into_inner()) = view;
+        *self
+            .view
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = view;
     }
 
     fn view(&self) -> View {
-        *self.view.lock().unwrap_or_else(|poison| poison.into_inner())
+        *self
+            .view
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// `floor(N/K)` and `ceil(N/K)`.
     fn shares(&self) -> (u32, u32) {
         let members = self.view().members;
-        (
-            self.partitions / members,
-            self.partitions.div_ceil(members),
-        )
+        (self.partitions / members, self.partitions.div_ceil(members))
     }
 
     /// How many partitions this process may hold at most now.
@@ -94,7 +97,9 @@ impl Group {
     pub(crate) fn lost(&self) {
         let _ = self
             .held
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| held.checked_sub(1));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                held.checked_sub(1)
+            });
     }
 
     /// Whether this process holds more than its share now; if so, counts

@@ -178,6 +178,14 @@ pub trait Handler<Tx: Send>: Send + Sync + 'static {
         }
     }
 
+    /// Called once a page's transaction has committed, with its events
+    /// (none when only the cursor moved): for what must follow the commit
+    /// and never precede it, such as printing, metrics or a notification.
+    /// The default does nothing.
+    fn committed(&self, events: &[Event]) {
+        let _ = events;
+    }
+
     /// Receives an event the handler failed on, when the runtime is told to
     /// skip such events ([`OnHandlerError::DeadLetter`](super::OnHandlerError::DeadLetter)),
     /// inside the transaction that goes on without it: store it somewhere

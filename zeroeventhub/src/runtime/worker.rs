@@ -61,7 +61,11 @@ where
     S: CursorStore,
 {
     let name = &shared.config.name;
-    if let Err(error) = shared.store.release(name, partition_id, &shared.lease).await {
+    if let Err(error) = shared
+        .store
+        .release(name, partition_id, &shared.lease)
+        .await
+    {
         tracing::warn!(error = %ErrorChain(&error), "could not release the lease; it will lapse");
     }
 }
@@ -201,7 +205,7 @@ where
                 );
             }
             backoff.reset();
-            if wait(stop, config.poll_interval).await {
+            if config.until_caught_up || wait(stop, config.poll_interval).await {
                 break;
             }
             continue;
@@ -218,8 +222,11 @@ where
                     "page committed"
                 );
                 backoff.reset();
+                shared.handler.committed(page.events());
                 *held = Some((next, Instant::now()));
-                if page.is_empty() && wait(stop, config.poll_interval).await {
+                if page.is_empty()
+                    && (config.until_caught_up || wait(stop, config.poll_interval).await)
+                {
                     break;
                 }
             }
@@ -276,14 +283,27 @@ where
     S: CursorStore,
 {
     let name = &shared.config.name;
-    match shared.store.claim(name, partition_id, &shared.lease).await? {
+    match shared
+        .store
+        .claim(name, partition_id, &shared.lease)
+        .await?
+    {
         Claim::Claimed => {}
         Claim::HeldBy { owner, expires_in } => return Ok(Err(Holder { owner, expires_in })),
     }
     let stored = shared.store.load_cursor(name, partition_id).await?;
-    Ok(Ok(stored.unwrap_or_else(|| match shared.config.start {
-        StartFrom::First => Cursor::first(partition_id),
-        StartFrom::Last => Cursor::last(partition_id),
+    let config = &shared.config;
+    let given = || {
+        let mut given = config.start_cursors.iter();
+        given
+            .rfind(|cursor| cursor.partition_id() == partition_id)
+            .cloned()
+    };
+    Ok(Ok(stored.or_else(given).unwrap_or_else(|| {
+        match config.start {
+            StartFrom::First => Cursor::first(partition_id),
+            StartFrom::Last => Cursor::last(partition_id),
+        }
     })))
 }
 
