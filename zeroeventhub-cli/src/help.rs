@@ -56,26 +56,33 @@ moves the cursors to the page's latest checkpoints. When a page brings no
 event it waits --poll-interval before asking again, or with
 --until-caught-up it exits 0.
 
-With --store, each page's covered events and its new cursors are written to
-the database in one transaction, before the events are printed (stdout is
-the same as without --store):
-  zeh_events   id (autoincrement), partition_id, headers (JSON object or
-               NULL), data (the JSON text exactly as received)
-  zeh_cursors  partition_id (primary key), cursor
-The tables are created if missing. A restart resumes from zeh_cursors: each
-followed partition (those of --cursor, or all of 0..N) starts from its
-stored cursor when it has one, otherwise from --cursor or _first. Killed at
-any instant and restarted, the database holds every event exactly once. Run
-one `zeh follow --store` per partition and database: a second one stops
-with an error instead of storing events twice.
+With --store, it is the library's consumer runtime: each partition's pages
+are fetched side by side, and each page's covered events and its new cursor
+are written in one transaction; the events are printed once it committed
+(each partition's in order, the partitions interleaved):
+  zeh_events            id (autoincrement), partition_id, headers (JSON
+                        object or NULL), data (the JSON text exactly as
+                        received); --table names another table
+  zeh_consumer_cursors  the stored cursor of each (--name, partition);
+                        print them with `zeh cursors STORE --name NAME`
+The tables are created if missing. A restart resumes from the stored
+cursors: each followed partition (those of --cursor, or all of 0..N) starts
+from its stored cursor when it has one, otherwise from --cursor or _first.
+Killed at any instant and restarted, the database holds every event exactly
+once. Processes with the same --name and STORE form a group: each partition
+is leased to one of them at a time, each holds about its share of the
+partitions, and when one dies the others take its partitions over once its
+leases lapse (--lease-ttl). Give a process a stable --instance to have it
+take its own leases back at once after a restart.
 
 Connection failures, 5xx answers and cut-off bodies are retried with
 exponential back-off (100ms doubling up to 30s, with jitter), with a message
-on stderr each time; a 4xx answer, a malformed response or a database
-failure ends it with exit status 1 (with --store, the page in hand is then
-not stored: a restart fetches it again). Ctrl-C or SIGTERM ends it with exit
-status 0 once the page in hand is stored and printed (a second one abandons
-the request in flight: exit status 130).
+on stderr each time (with --store also 401/403 and database failures, which
+do not end it); a 4xx answer or a malformed response ends it with exit
+status 1 (with --store, the page in hand is then not stored: a restart
+fetches it again). Ctrl-C or SIGTERM ends it with exit status 0 once the
+pages in hand are stored and printed (a second one abandons the requests in
+flight: exit status 130).
 
 Examples:
   # everything so far, then exit
@@ -84,7 +91,11 @@ Examples:
   zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 0=1042 --poll-interval 500ms
   # copy the feed into a SQLite file; run it again to resume
   zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --store sqlite:consumer.db --until-caught-up
-  sqlite3 consumer.db 'SELECT partition_id, data FROM zeh_events ORDER BY id'";
+  sqlite3 consumer.db 'SELECT partition_id, data FROM zeh_events ORDER BY id'
+  # two processes of one group on PostgreSQL share the partitions
+  zeh follow http://127.0.0.1:7070/feed/v1 --partitions 8 --store postgres://localhost/app --name billing &
+  zeh follow http://127.0.0.1:7070/feed/v1 --partitions 8 --store postgres://localhost/app --name billing &
+  zeh cursors postgres://localhost/app --name billing";
 
 /// `zeh serve --help`, below the options.
 pub(crate) const SERVE_AFTER_HELP: &str = "\

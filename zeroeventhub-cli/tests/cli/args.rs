@@ -187,12 +187,14 @@ fn help_explains_the_store_tables_and_what_append_prints() {
     let follow = help(&["follow"]);
     for word in [
         "zeh_events",
-        "zeh_cursors",
+        "zeh_consumer_cursors",
+        "zeh cursors STORE",
         "one transaction",
-        "resumes from zeh_cursors",
+        "resumes from the stored",
         "stored cursor",
-        "exactly once",
-        "before the events are printed",
+        "exactly",
+        "printed once it committed",
+        "form a group",
     ] {
         assert!(follow.contains(word), "{word} in {follow}");
     }

@@ -1,5 +1,7 @@
 //! `zeh follow --store`: every covered event once in `zeh_events`, the
-//! cursors in `zeh_cursors`, resuming from them, on SQLite and PostgreSQL.
+//! cursors in the cursor store (`zeh cursors`), resuming from them, on
+//! SQLite and PostgreSQL; two consumers of one database apart by `--name`
+//! and `--table`.
 
 use crate::{
     db::{EventRow, TestDb},
@@ -111,6 +113,15 @@ fn store_keeps_every_event_once_and_resumes(db: &TestDb) {
     let rows = db.events();
     assert_rows_are(&rows, &fixture_events());
     assert_eq!(db.cursors(), fixture_cursors());
+    // Where the consumer stands, without SQL.
+    let cursors = zeh().args(["cursors", &db.store()]).output().unwrap();
+    assert!(cursors.status.success(), "{}", stderr_of(&cursors));
+    assert_eq!(
+        stdout_of(&cursors),
+        "{\"partition\":0,\"cursor\":\"4\"}\n\
+         {\"partition\":1,\"cursor\":\"5\"}\n\
+         {\"partition\":2,\"cursor\":\"3\"}\n"
+    );
 
     // Again: it resumes from the stored cursors, caught up at once.
     let printed = follow_into(&serve.url, db, &["--headers", "_all"]);
@@ -220,6 +231,47 @@ fn follow_store_stored_cursors_override_the_given_ones() {
     assert_eq!(printed.lines().collect::<Vec<_>>(), partition_1);
     assert_eq!(db.cursors(), [(0, "4".to_owned()), (1, "5".to_owned())]);
     assert_eq!(db.events().len(), 4 + 2);
+}
+
+#[test]
+fn follow_store_two_consumers_in_one_database_keep_apart_by_name_and_table() {
+    let db = TestDb::sqlite();
+    let serve = Serve::fixture();
+    follow_into(&serve.url, &db, &[]);
+    // A second consumer of (here) the same feed, in its own table.
+    let other = [
+        "--name",
+        "audit",
+        "--table",
+        "audit_events",
+        "--cursor",
+        "1=_first",
+    ];
+    let printed = follow_into(&serve.url, &db, &other);
+    assert_eq!(printed.lines().count(), 5, "{printed}");
+    assert_eq!(
+        db.events().len(),
+        fixture_events().len(),
+        "zeh_events untouched"
+    );
+    assert_eq!(db.cursors(), fixture_cursors());
+    assert_eq!(db.cursors_of("audit"), [(1, "5".to_owned())]);
+    let cursors = zeh()
+        .args(["cursors", &db.store(), "--name", "audit"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&cursors), "{\"partition\":1,\"cursor\":\"5\"}\n");
+    let bad = zeh()
+        .args(["follow", &serve.url, "--partitions", PARTITIONS])
+        .args(["--store", &db.store(), "--table", "a;drop"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr_of(&bad).contains("invalid table name"),
+        "{}",
+        stderr_of(&bad)
+    );
 }
 
 #[test]
