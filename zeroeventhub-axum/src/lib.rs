@@ -50,7 +50,7 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `test-support` | no | [`TestFeed`]: a reader served on a loopback port for tests, stopped on drop |
+//! | `test-support` | no | `TestFeed`: a reader served on a loopback port for tests, stopped on drop |
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
 

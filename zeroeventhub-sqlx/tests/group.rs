@@ -181,7 +181,7 @@ where
     let m1 = start(&pool, &url, "m1");
     let mut m2 = start(&pool, &url, "m2");
     let took = settle(&store, &[("m0", 2), ("m1", 2), ("m2", 2)]).await;
-    println!("three members shared the partitions in {took:?}");
+    eprintln!("three members shared the partitions in {took:?}");
     publish_and_wait(&log, &store, 10..20).await;
 
     // m2 dies: once its leases lapse, the others hold 3 each, and apply
@@ -189,7 +189,7 @@ where
     m2.task.abort();
     let _ = (&mut m2.task).await;
     let took = settle(&store, &[("m0", 3), ("m1", 3)]).await;
-    println!("two members took a dead one's partitions over in {took:?}");
+    eprintln!("two members took a dead one's partitions over in {took:?}");
     publish_and_wait(&log, &store, 20..30).await;
 
     for mut member in [m0, m1] {

@@ -56,7 +56,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | yes | [`client`]: the streaming reqwest client |
-//! | `blocking` | no | [`blocking`]: the same client without async (`reqwest::blocking`) |
+//! | `blocking` | no | `blocking`: the same client without async (`reqwest::blocking`) |
 //! | `server` | no | [`server`]: the producer-side `DataReader` trait and response encoder |
 //! | `runtime` | no | [`runtime`]: the consumer loop, exactly once, for any database (tokio) |
 //! | `default-tls` | no | reqwest's default TLS stack, for `https://` feeds (or enable TLS on your own `reqwest` dependency) |
