@@ -12,7 +12,7 @@ use zeroeventhub::server::UnknownPartition;
 pub enum Error {
     /// The database failed (connection, SQL, constraint, serialization
     /// failure): often transient; retrying the transaction may succeed.
-    #[error("database error: {0}")]
+    #[error("the database failed")]
     Database(#[from] sqlx::Error),
     /// An event for a partition the log does not have.
     #[cfg(feature = "producer")]

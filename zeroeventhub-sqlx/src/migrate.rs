@@ -11,8 +11,8 @@ use crate::{
 /// one transaction, behind the dialect's migration lock.
 pub(crate) async fn run<DB: Backend>(pool: &Pool<DB>, ddl: &[Sql]) -> Result<(), Error> {
     let mut transaction = pool.begin().await?;
-    if let Some(lock) = DB::MIGRATION_LOCK {
-        DB::execute(&mut transaction, statement::<DB>(&lock.into())).await?;
+    for &setup in DB::MIGRATION_SETUP {
+        DB::execute(&mut transaction, statement::<DB>(&setup.into())).await?;
     }
     for sql in ddl {
         DB::execute(&mut transaction, statement::<DB>(sql)).await?;

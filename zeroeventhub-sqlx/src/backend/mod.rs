@@ -51,8 +51,8 @@ pub trait Dialect: Database {
     /// partition (`{table}` stands for the table name, `$1` for the
     /// partition), or `None` when the database serialises writers anyway.
     const PARTITION_LOCK: Option<&'static str>;
-    /// SQL run at the start of the migration transaction, or `None`.
-    const MIGRATION_LOCK: Option<&'static str>;
+    /// SQL run at the start of the migration transaction.
+    const MIGRATION_SETUP: &'static [&'static str];
     /// The statement that starts a consumer's transaction (`None`: the
     /// driver's default `BEGIN`).
     const BEGIN: Option<&'static str>;

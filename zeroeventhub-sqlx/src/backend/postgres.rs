@@ -13,11 +13,15 @@ impl Dialect for Postgres {
     // unique per table and partition within the database.
     const PARTITION_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock((CAST('{table}' AS regclass)::oid::bigint << 32) | $1)");
-    // Two processes creating the same tables at once would otherwise race
-    // in the catalog ("duplicate key value violates unique constraint").
-    // The key is "zeh_migr" in ASCII.
-    const MIGRATION_LOCK: Option<&'static str> =
-        Some("SELECT pg_advisory_xact_lock(8819570204341790578)");
+    const MIGRATION_SETUP: &'static [&'static str] = &[
+        // `CREATE TABLE IF NOT EXISTS` of a table that exists is a notice,
+        // which sqlx logs at INFO on every start: not worth a line.
+        "SET LOCAL client_min_messages = warning",
+        // Two processes creating the same tables at once would otherwise
+        // race in the catalog ("duplicate key value violates unique
+        // constraint"). The key is "zeh_migr" in ASCII.
+        "SELECT pg_advisory_xact_lock(8819570204341790578)",
+    ];
     const BEGIN: Option<&'static str> = None;
 }
 

@@ -12,7 +12,7 @@ impl Dialect for Sqlite {
     // SQLite runs one write transaction at a time, and an append assigns
     // its position inside its own INSERT: appends are serialised already.
     const PARTITION_LOCK: Option<&'static str> = None;
-    const MIGRATION_LOCK: Option<&'static str> = None;
+    const MIGRATION_SETUP: &'static [&'static str] = &[];
     // Take the write lock at once: a transaction that reads before it
     // writes cannot then fail to upgrade (SQLITE_BUSY) while another
     // consumer's transaction commits.

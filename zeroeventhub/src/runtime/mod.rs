@@ -11,10 +11,12 @@ mod backoff;
 mod config;
 mod consumer;
 mod group;
+mod memory;
 mod store;
 mod worker;
 
 pub use backoff::Backoff;
 pub use config::{ConsumerConfig, OnHandlerError, OnUnauthorized, StartFrom};
 pub use consumer::{Consumer, ConsumerError};
+pub use memory::{LeaseLost, MemoryCursorStore, MemoryTransaction};
 pub use store::{Claim, CursorStore, Handler, Lease, Member};
