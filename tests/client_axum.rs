@@ -414,27 +414,6 @@ async fn feed_url_with_its_own_query_parameters_still_works() {
 // Bad requests
 // ---------------------------------------------------------------------
 
-/// Sends `GET FEED?query` without the client (for requests the client
-/// refuses to build) and returns the status and the body.
-async fn raw_get(server: &TestServer, query: &str) -> (StatusCode, String) {
-    let response = reqwest::get(server.url(&format!("{FEED}?{query}")))
-        .await
-        .unwrap();
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-    (status, response.text().await.unwrap())
-}
-
-/// Asserts that `query` is refused with 400 and a body holding `naming`.
-async fn assert_refused(query: &str, naming: &str) {
-    let server = serve_log(fixture_log()).await;
-    let (status, body) = raw_get(&server, query).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-    assert!(
-        body.contains(naming),
-        "{query}: {body:?} should name {naming:?}"
-    );
-}
-
 #[tokio::test]
 async fn client_assuming_another_partition_count_gets_400_naming_n() {
     let server = serve_log(fixture_log()).await;
@@ -450,70 +429,43 @@ async fn client_assuming_another_partition_count_gets_400_naming_n() {
     assert!(!error.is_transient());
 }
 
+/// Every bad request of the core's table, through the real route (in
+/// process): 400, plain text naming the parameter. The parser's own tests
+/// run the same table; this checks that the route answers with it.
 #[tokio::test]
-async fn missing_n_is_400_naming_n() {
-    assert_refused("cursor0=_first", "missing parameter n").await;
-}
+async fn every_bad_request_of_the_table_is_400_naming_its_parameter() {
+    use tower::ServiceExt;
 
-#[tokio::test]
-async fn non_integer_n_is_400_naming_n() {
-    assert_refused("n=three&cursor0=_first", "parameter n must be").await;
-}
-
-#[tokio::test]
-async fn mismatched_n_is_400_naming_n() {
-    assert_refused("n=2&cursor0=_first", "parameter n is 2").await;
-}
-
-#[tokio::test]
-async fn no_cursor_is_400_naming_the_cursor_parameters() {
-    assert_refused("n=3&pagesizehint=5", "cursorN").await;
-}
-
-#[tokio::test]
-async fn cursor_index_outside_the_partitions_is_400_naming_it() {
-    assert_refused("n=3&cursor0=_first&cursor3=_first", "parameter cursor3").await;
-}
-
-#[tokio::test]
-async fn repeated_cursor_is_400_naming_it() {
-    assert_refused("n=3&cursor1=_first&cursor1=2", "parameter cursor1").await;
-}
-
-#[tokio::test]
-async fn empty_cursor_is_400_naming_it() {
-    assert_refused("n=3&cursor2=", "parameter cursor2: cursor is empty").await;
-}
-
-#[tokio::test]
-async fn non_printable_cursor_is_400_naming_it() {
-    assert_refused("n=3&cursor0=ab%09c", "parameter cursor0").await;
-    assert_refused("n=3&cursor0=%C3%A9", "not printable ASCII").await;
-}
-
-#[tokio::test]
-async fn bad_page_size_hint_is_400_naming_it() {
-    for hint in ["-1", "ten", "4294967296", "+5"] {
-        assert_refused(
-            &format!("n=3&cursor0=_first&pagesizehint={hint}"),
-            "parameter pagesizehint",
-        )
-        .await;
+    let table = include_str!("../zeroeventhub/tests/fixtures/bad_requests.txt");
+    let cases: Vec<&str> = table.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(cases.len() > 30, "the fixture is read");
+    assert_eq!(
+        FIXTURE_PARTITIONS, 3,
+        "the table is for a feed of 3 partitions"
+    );
+    let app = feed_router(FEED, fixture_log(), FIXTURE_PARTITIONS);
+    for case in cases {
+        let mut fields = case.split('\t');
+        let (query, message) = (fields.next().unwrap(), fields.nth(1).unwrap());
+        let request = axum::http::Request::get(format!("{FEED}?{query}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let content_type = response.headers().get("content-type").unwrap();
+        assert!(
+            content_type.to_str().unwrap().starts_with("text/plain"),
+            "{query}"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.contains(message),
+            "{query}: {body:?} should say {message:?}"
+        );
     }
-}
-
-#[tokio::test]
-async fn all_headers_combined_with_names_is_400_naming_headers() {
-    assert_refused(
-        "n=3&cursor0=_first&headers=ce_id,_all",
-        "parameter headers: _all cannot be combined",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn empty_header_name_is_400_naming_headers() {
-    assert_refused("n=3&cursor0=_first&headers=a,,b", "parameter headers").await;
 }
 
 #[tokio::test]

@@ -42,99 +42,12 @@ async fn get_uri(app: Router, uri: &str) -> (StatusCode, HeaderMap, String) {
     )
 }
 
-/// Asserts that `GET /feed?query` is answered 400 with a body holding
-/// `naming`.
-async fn assert_bad_request(query: &str, naming: &str) {
-    let app = feed_router(FEED, log(), 2);
-    let (status, _, body) = get_uri(app, &format!("{FEED}?{query}")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
-    assert!(
-        body.contains(naming),
-        "{query}: {body:?} should name {naming:?}"
-    );
-}
-
-#[tokio::test]
-async fn no_query_string_is_400_naming_n() {
-    let (status, _, body) = get_uri(feed_router(FEED, log(), 2), FEED).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, "missing parameter n (the partition count)");
-}
-
-#[tokio::test]
-async fn missing_n_is_400_naming_n() {
-    assert_bad_request("cursor0=_first", "missing parameter n").await;
-}
-
-#[tokio::test]
-async fn non_integer_n_is_400_naming_n() {
-    assert_bad_request("n=-2&cursor0=_first", "parameter n must be").await;
-}
-
-#[tokio::test]
-async fn mismatched_n_is_400_naming_n() {
-    assert_bad_request(
-        "n=4&cursor0=_first",
-        "parameter n is 4 but the feed has 2 partitions",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn no_cursor_is_400_naming_the_cursor_parameters() {
-    assert_bad_request("n=2&headers=_all", "no cursor").await;
-}
-
-#[tokio::test]
-async fn cursor_index_outside_the_partitions_is_400_naming_it() {
-    assert_bad_request("n=2&cursor2=_first", "parameter cursor2").await;
-    assert_bad_request("n=2&cursor99999999999999999999=_first", "cursor9999").await;
-}
-
-#[tokio::test]
-async fn repeated_cursor_is_400_naming_it() {
-    assert_bad_request(
-        "n=2&cursor0=_first&cursor0=_last",
-        "parameter cursor0 is given more than once",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn empty_cursor_is_400_naming_it() {
-    assert_bad_request("n=2&cursor1=", "parameter cursor1: cursor is empty").await;
-}
-
-#[tokio::test]
-async fn non_printable_cursor_is_400_naming_it() {
-    assert_bad_request(
-        "n=2&cursor0=a%0Ab",
-        "parameter cursor0: cursor holds a character that is not printable ASCII",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn bad_page_size_hint_is_400_naming_it() {
-    assert_bad_request(
-        "n=2&cursor0=_first&pagesizehint=1.5",
-        "parameter pagesizehint",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn all_headers_combined_with_names_is_400_naming_headers() {
-    assert_bad_request(
-        "n=2&cursor0=_first&headers=_all,h",
-        "parameter headers: _all cannot be combined",
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn reader_refusing_a_cursor_is_400_with_its_message() {
-    assert_bad_request("n=2&cursor1=99", "parameter cursor1: \"99\"").await;
+    let app = feed_router(FEED, log(), 2);
+    let (status, _, body) = get_uri(app, &format!("{FEED}?n=2&cursor1=99")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.starts_with("parameter cursor1: \"99\""), "{body}");
 }
 
 /// A reader that fails: before its first line, or after one checkpoint.

@@ -9,6 +9,39 @@ fn error(query: &str) -> (String, String) {
     (error.parameter().to_owned(), error.to_string())
 }
 
+/// The cases of `tests/fixtures/bad_requests.txt`: (query, parameter,
+/// text of the message), for a feed of 3 partitions.
+fn bad_requests() -> Vec<(&'static str, &'static str, &'static str)> {
+    include_str!("../tests/fixtures/bad_requests.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let mut fields = line.split('\t');
+            let mut next = || fields.next().expect("query, parameter and message");
+            (next(), next(), next())
+        })
+        .collect()
+}
+
+#[test]
+fn bad_requests_are_refused_naming_the_parameter() {
+    let cases = bad_requests();
+    assert!(
+        cases.len() > 30,
+        "the fixture is read: {} cases",
+        cases.len()
+    );
+    for (query, parameter, message) in cases {
+        let error = FeedRequest::parse(query, 3).expect_err(query);
+        assert_eq!(error.parameter(), parameter, "{query}: {error}");
+        assert!(
+            error.to_string().contains(message),
+            "{query}: {error:?} should say {message:?}"
+        );
+        assert_eq!(error.status(), http::StatusCode::BAD_REQUEST);
+    }
+}
+
 #[test]
 fn request_minimal_parses() {
     let request = parse("n=4&cursor2=_last").unwrap();
@@ -34,82 +67,6 @@ fn request_cursors_are_percent_decoded_and_sorted() {
 }
 
 #[test]
-fn request_missing_n() {
-    assert_eq!(
-        error("cursor0=_first"),
-        (
-            "n".into(),
-            "missing parameter n (the partition count)".into()
-        )
-    );
-}
-
-#[test]
-fn request_non_integer_n() {
-    for bad in ["", "four", "-1", "1.0", "4294967296"] {
-        let (param, message) = error(&format!("n={bad}&cursor0=_first"));
-        assert_eq!(param, "n");
-        assert!(message.contains("non-negative integer"), "{message}");
-    }
-}
-
-#[test]
-fn request_mismatched_n() {
-    assert_eq!(
-        error("n=3&cursor0=_first").1,
-        "parameter n is 3 but the feed has 4 partitions"
-    );
-}
-
-#[test]
-fn request_without_cursor() {
-    assert_eq!(error("n=4&pagesizehint=10").0, "cursorN");
-}
-
-#[test]
-fn request_cursor_index_outside_range() {
-    for param in ["cursor4", "cursor99999999999999999999"] {
-        assert_eq!(
-            error(&format!("n=4&{param}=_first")),
-            (
-                param.to_owned(),
-                format!("parameter {param}: partition index outside 0..4")
-            )
-        );
-    }
-}
-
-#[test]
-fn request_repeated_cursor() {
-    assert_eq!(error("n=4&cursor1=a&cursor1=b").0, "cursor1");
-    assert_eq!(error("n=4&cursor1=a&cursor01=b").0, "cursor01");
-    assert_eq!(error("n=4&n=4&cursor1=a").0, "n");
-}
-
-#[test]
-fn request_empty_cursor() {
-    assert_eq!(
-        error("n=4&cursor0="),
-        (
-            "cursor0".into(),
-            "parameter cursor0: cursor is empty".into()
-        )
-    );
-}
-
-#[test]
-fn request_non_printable_cursor() {
-    let (param, message) = error("n=4&cursor0=ab%0Acd");
-    assert_eq!(param, "cursor0");
-    assert!(
-        message.contains("not printable ASCII at byte 2"),
-        "{message}"
-    );
-    assert_eq!(error("n=4&cursor0=%C3%A9").0, "cursor0");
-    assert_eq!(error("n=4&cursor0=%FF").0, "cursor0");
-}
-
-#[test]
 fn request_page_size_hint() {
     assert_eq!(
         parse("n=4&cursor0=_first&pagesizehint=0")
@@ -123,19 +80,6 @@ fn request_page_size_hint() {
             .page_size_hint,
         Some(u32::MAX)
     );
-    for (bad, decoded) in [
-        ("", ""),
-        ("-1", "-1"),
-        ("%2B5", "+5"),
-        ("+5", " 5"),
-        ("1.5", "1.5"),
-        ("ten", "ten"),
-        ("4294967296", "4294967296"),
-    ] {
-        let (param, message) = error(&format!("n=4&cursor0=_first&pagesizehint={bad}"));
-        assert_eq!(param, "pagesizehint", "{bad}");
-        assert!(message.ends_with(&format!("got {decoded:?}")), "{message}");
-    }
 }
 
 #[test]
@@ -148,11 +92,7 @@ fn request_headers() {
     assert_eq!(headers("_all").unwrap().headers, HeaderSelection::All);
     assert_eq!(headers("_all,").unwrap().headers, HeaderSelection::All);
     assert_eq!(headers("").unwrap().headers, HeaderSelection::None);
-    assert_eq!(
-        headers("a,_all").unwrap_err().to_string(),
-        "parameter headers: _all cannot be combined with header names"
-    );
-    assert_eq!(headers("a,,b").unwrap_err().parameter(), "headers");
+    assert_eq!(headers(",").unwrap().headers, HeaderSelection::None);
 }
 
 #[test]
@@ -233,31 +173,6 @@ fn integers_have_one_rule_digits_without_sign_or_leading_zero() {
 /// Regression (found by fuzzing): `n=+4` and `n=04` were accepted while
 /// `pagesizehint=+5` was refused, and `cursor04` was read as `cursor4`.
 #[test]
-fn request_refuses_signs_and_leading_zeros_in_every_integer() {
-    for (query, param) in [
-        ("n=+4&cursor0=_first", "n"),
-        ("n=04&cursor0=_first", "n"),
-        ("n=4&cursor0=_first&pagesizehint=+5", "pagesizehint"),
-        ("n=4&cursor0=_first&pagesizehint=05", "pagesizehint"),
-        ("n=4&cursor04=_first", "cursor04"),
-        ("n=4&cursor00=_first", "cursor00"),
-    ] {
-        let (got, message) = error(query);
-        assert_eq!(got, param, "{query}: {message}");
-        assert!(
-            message.contains("leading zeros"),
-            "{query}: the message says what the rule is: {message}"
-        );
-    }
-    assert_eq!(
-        parse("n=4&cursor0=_first&pagesizehint=0")
-            .unwrap()
-            .page_size_hint,
-        None
-    );
-}
-
-#[test]
 fn request_error_quotes_a_long_value_only_in_part() {
     let long = "9".repeat(100_000);
     let message = error(&format!("n={long}&cursor0=_first")).1;
@@ -281,13 +196,4 @@ fn request_headers_are_a_set_each_name_once() {
     };
     assert_eq!(parsed.len(), names.len());
     assert!(parsed.contains("h15999"));
-}
-
-#[test]
-fn request_repeated_cursor_is_named_whatever_the_order() {
-    assert_eq!(error("n=4&cursor2=a&cursor0=b&cursor2=c").0, "cursor2");
-    assert_eq!(
-        error("n=4&cursor3=a&cursor3=b&cursor1=c&cursor1=d").0,
-        "cursor1"
-    );
 }

@@ -261,7 +261,7 @@ impl<T: Send + 'static> CursorStore for MemoryCursorStore<T> {
             .iter()
             .find(|(consumer, cursor, owner)| {
                 let holder = state.holder(consumer, cursor.partition_id(), now);
-                !holder.is_some_and(|(holder, _)| holder == owner)
+                holder.is_none_or(|(holder, _)| holder != owner)
             });
         if let Some((_, cursor, _)) = lost {
             return Err(LeaseLost {
