@@ -13,16 +13,14 @@ mod support;
 
 use std::{collections::BTreeMap, path::PathBuf, process::Stdio, time::Duration};
 
-use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use sqlx::{Pool, Sqlite, Transaction};
 use support::AppliedDb;
 use tokio::process::{Child, Command};
 use zeroeventhub::{
-    BoxError, Cursor, Event, FeedLine, FeedRequest,
+    BoxError, Cursor, Event,
     client::Client,
-    runtime::{ConsumerConfig, Handler},
-    server::{DataReader, ReadError},
+    runtime::{Claim, ConsumerConfig, CursorStore, Handler, Lease},
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};
 
@@ -106,6 +104,8 @@ async fn consume<DB: AppliedDb>(pool: Pool<DB>, orders: Orders) {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(200),
         lease_ttl: Duration::from_millis(orders.lease_ttl_ms),
+        // The lease owner is the process's name: the tests see who holds what.
+        instance: Some(orders.owner.clone()),
         ..ConsumerConfig::new(CONSUMER)
     };
     let client = Client::new(&orders.feed_url, orders.partition_count).unwrap();
@@ -204,46 +204,23 @@ async fn kill(child: &mut Child) {
 // The tests.
 
 /// A producer with `per_partition` events in each of `partition_count`
-/// partitions, served on a loopback port.
+/// partitions, served on a loopback port; its log, to publish more.
 async fn produce<DB: AppliedDb>(
     pool: Pool<DB>,
     partition_count: u32,
     per_partition: u32,
-    page_latency: Duration,
-) -> (Vec<Event>, String, tokio::task::JoinHandle<()>) {
+) -> (
+    EventLog<DB>,
+    Vec<Event>,
+    String,
+    tokio::task::JoinHandle<()>,
+) {
     let log = EventLog::new(pool, partition_count);
     log.migrate().await.unwrap();
     let events = support::numbered_events(partition_count, per_partition);
     log.publish(&events).await.unwrap();
-    let reader = Delayed {
-        reader: log,
-        delay: page_latency,
-    };
-    let (url, server) = support::serve(reader, partition_count).await;
-    (events, url, server)
-}
-
-/// A feed that waits `delay` before it answers each request.
-struct Delayed<R> {
-    reader: R,
-    delay: Duration,
-}
-
-impl<R: DataReader> DataReader for Delayed<R> {
-    type Data = R::Data;
-
-    fn read(
-        &self,
-        request: FeedRequest,
-    ) -> impl futures_core::Stream<Item = Result<FeedLine<R::Data>, ReadError>> + Send + 'static
-    {
-        let (lines, delay) = (self.reader.read(request), self.delay);
-        stream::once(async move {
-            tokio::time::sleep(delay).await;
-            lines
-        })
-        .flatten()
-    }
+    let (url, server) = support::serve(log.clone(), partition_count).await;
+    (log, events, url, server)
 }
 
 /// The stored cursors, as the children's orders give them.
@@ -315,7 +292,7 @@ async fn killed_and_restarted<DB: AppliedDb>(
 ) {
     const PARTITIONS: u32 = 3;
     const KILLS: usize = 20;
-    let (events, feed_url, server) = produce(producer, PARTITIONS, 400, Duration::ZERO).await;
+    let (_, events, feed_url, server) = produce(producer, PARTITIONS, 400).await;
     DB::create_tables(&consumer).await;
     SqlCursorStore::new(consumer.clone())
         .migrate()
@@ -393,9 +370,12 @@ async fn postgres_two_processes_never_hold_a_partition_at_once() {
     two_processes(producer.pool.clone(), consumer.pool.clone(), database, &dir).await;
 }
 
-/// Process A consumes partitions 0 and 1; process B, of the same consumer,
-/// all four. A is killed midway; B takes over its partitions and
-/// finishes.
+/// Process A consumes the feed; once it has applied all there is, process
+/// B of the same consumer joins, and A gives B its share of the partitions;
+/// with B known to be up and working, A is killed, and the next events are
+/// published: B takes A's partitions over once their leases lapse, and
+/// applies them all. Each step waits for what the test can see, not for a
+/// time: the feed is the test's own.
 async fn two_processes<DB: AppliedDb>(
     producer: Pool<DB>,
     consumer: Pool<DB>,
@@ -403,94 +383,53 @@ async fn two_processes<DB: AppliedDb>(
     dir: &tempfile::TempDir,
 ) {
     const PARTITIONS: u32 = 4;
-    // Enough for A to be still at work when B has started, even on a
-    // loaded machine (A dawdles about 10 ms an event, in its transaction).
-    const PER_PARTITION: u32 = 500;
-    // On SQLite, a page's transaction holds the write lock, and SQLite's
-    // busy handler is no queue: a worker that commits and starts its next
-    // page at once can keep B from getting the lock for seconds. The
-    // feed's latency leaves the lock free between two pages of a worker.
-    const PAGE_LATENCY: Duration = Duration::from_millis(20);
-    let (events, feed_url, server) =
-        produce(producer, PARTITIONS, PER_PARTITION, PAGE_LATENCY).await;
+    const PER_PHASE: u32 = 30;
+    let (log, first, feed_url, server) = produce(producer, PARTITIONS, PER_PHASE).await;
+    let all = support::numbered_events(PARTITIONS, 2 * PER_PHASE);
+    let second: Vec<Event> = all[first.len()..].to_vec();
     DB::create_tables(&consumer).await;
-    SqlCursorStore::new(consumer.clone())
-        .migrate()
-        .await
-        .unwrap();
+    let store = SqlCursorStore::new(consumer.clone());
+    store.migrate().await.unwrap();
     let log_path = dir.path().join("ownership.db");
-    let log = support::sqlite_pool_at(&log_path).await;
+    let ownership = support::sqlite_pool_at(&log_path).await;
     sqlx::query(
         "CREATE TABLE handled (id INTEGER PRIMARY KEY AUTOINCREMENT, partition_id BIGINT NOT NULL, owner TEXT NOT NULL)",
     )
-    .execute(&log)
+    .execute(&ownership)
     .await
     .unwrap();
     let orders = Orders {
         database,
         feed_url,
         partition_count: PARTITIONS,
-        partitions: vec![0, 1],
-        owner: "A".to_owned(),
-        lease_ttl_ms: 3000,
-        ends: end_strings(&events, PARTITIONS),
-        ownership_log: Some(log_path),
-        // A dawdles four times longer than B, so that it is still at work
-        // on its partitions when B has started and A is killed.
-        max_dawdle_us: 4 * DAWDLE_US,
-    };
-
-    // Rows applied by each (partition, owner).
-    let counts = || {
-        let consumer = consumer.clone();
-        async move {
-            let mut counts: BTreeMap<(u32, String), usize> = BTreeMap::new();
-            for applied in DB::applied(&consumer).await {
-                *counts
-                    .entry((applied.partition_id, applied.owner))
-                    .or_default() += 1;
-            }
-            counts
-        }
-    };
-    // Waits until `owner` applied a page or more on each of `partitions`.
-    let busy = |owner: &'static str, partitions: [u32; 2]| async move {
-        let started = || async {
-            let counts = counts().await;
-            partitions
-                .iter()
-                .all(|&p| counts.get(&(p, owner.to_owned())).is_some_and(|&n| n >= 5))
-        };
-        tokio::time::timeout(NO_HANG, async {
-            while !started().await {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("process {owner} does not work on {partitions:?}"));
-    };
-    let mut a = spawn(&orders);
-    busy("A", [0, 1]).await;
-    let mut b = spawn(&Orders {
         partitions: Vec::new(),
+        owner: "A".to_owned(),
+        lease_ttl_ms: 1000,
+        ends: end_strings(&all, PARTITIONS),
+        ownership_log: Some(log_path),
+        max_dawdle_us: 0,
+    };
+    // A applies everything there is.
+    let mut a = spawn(&orders);
+    let phase_one = support::log_ends(&first, PARTITIONS);
+    eventually("A applied the first events", || async {
+        store.load_cursors(CONSUMER).await.unwrap_or_default() == phase_one
+    })
+    .await;
+
+    // B joins, and A gives it two partitions.
+    let mut b = spawn(&Orders {
         owner: "B".to_owned(),
-        max_dawdle_us: DAWDLE_US,
         ..orders.clone()
     });
-    busy("B", [2, 3]).await;
-    tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=100))).await;
-    kill(&mut a).await;
-    // The partitions A left unfinished.
-    let by_a = counts().await;
-    let unfinished: Vec<u32> = [0, 1]
-        .into_iter()
-        .filter(|&p| by_a.get(&(p, "A".to_owned())) < Some(&(PER_PARTITION as usize)))
-        .collect();
-    assert!(
-        !unfinished.is_empty(),
-        "A finished before it was killed: give it more to do"
-    );
+    eventually("A and B hold two partitions each", || async {
+        holders(&store, PARTITIONS).await == ["A", "A", "B", "B"]
+    })
+    .await;
 
+    // A dies with its two leases; the next events come.
+    kill(&mut a).await;
+    log.publish(&second).await.unwrap();
     let status = tokio::time::timeout(NO_HANG, b.wait())
         .await
         .expect("process B hangs")
@@ -498,12 +437,20 @@ async fn two_processes<DB: AppliedDb>(
     assert!(status.success(), "process B failed: {status}");
     server.abort();
 
-    assert_exactly_once(&consumer, &events, PARTITIONS).await;
-    // Who handled each partition, in order: one owner at a time, A's
-    // partitions taken over by B.
+    assert_exactly_once(&consumer, &all, PARTITIONS).await;
+    // The first events were applied by A, the next ones by B.
+    let applied = DB::applied(&consumer).await;
+    for (index, event) in applied.iter().enumerate() {
+        let data: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+        let phase_one = data["n"].as_u64().unwrap() < u64::from(PER_PHASE);
+        let expected = if phase_one { "A" } else { "B" };
+        assert_eq!(event.owner, expected, "row {index}: {event:?}");
+    }
+    // Who handled each partition, in order: one owner at a time, A then B,
+    // never back.
     let handled: Vec<(i64, String)> =
         sqlx::query_as("SELECT partition_id, owner FROM handled ORDER BY id")
-            .fetch_all(&log)
+            .fetch_all(&ownership)
             .await
             .unwrap();
     let mut turns: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -514,24 +461,41 @@ async fn two_processes<DB: AppliedDb>(
         }
     }
     let expected: BTreeMap<i64, Vec<String>> = (0..PARTITIONS)
-        .map(|p| {
-            let owners: &[&str] = match p {
-                _ if unfinished.contains(&p) => &["A", "B"],
-                0 | 1 => &["A"],
-                _ => &["B"],
-            };
-            (i64::from(p), owners.iter().map(|o| o.to_string()).collect())
-        })
+        .map(|p| (i64::from(p), vec!["A".to_owned(), "B".to_owned()]))
         .collect();
     assert_eq!(turns, expected, "turns of the owners on each partition");
-    // B committed the rest of what A left.
-    let applied = DB::applied(&consumer).await;
-    for partition_id in unfinished {
-        assert!(
-            applied
-                .iter()
-                .any(|a| a.partition_id == partition_id && a.owner == "B"),
-            "B committed nothing on partition {partition_id}"
-        );
+}
+
+/// Waits until `done` says so; fails naming `what` after [`NO_HANG`].
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < NO_HANG, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The owner of each partition's lease (empty: free), sorted, asked with an
+/// owner that never keeps one.
+async fn holders<DB: AppliedDb>(store: &SqlCursorStore<DB>, partitions: u32) -> Vec<String> {
+    let probe = Lease {
+        owner: "probe".to_owned(),
+        ttl: Duration::from_millis(1),
+    };
+    let mut holders = Vec::new();
+    for partition_id in 0..partitions {
+        match store.claim(CONSUMER, partition_id, &probe).await.unwrap() {
+            Claim::HeldBy { owner, .. } => holders.push(owner),
+            Claim::Claimed => {
+                store.release(CONSUMER, partition_id, &probe).await.unwrap();
+                holders.push(String::new());
+            }
+        }
+    }
+    holders.sort();
+    holders
 }
