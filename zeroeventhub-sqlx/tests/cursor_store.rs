@@ -24,6 +24,7 @@ on_both_databases!(
     consumers_are_separate,
     plain_helpers_save_and_load_every_cursor,
     migrate_is_idempotent,
+    the_ddl_is_what_migrate_runs,
 );
 
 const CONSUMER: &str = "billing";
@@ -249,4 +250,81 @@ async fn migrate_is_idempotent<DB: Backend>(pool: Pool<DB>) {
     })
     .await;
     assert!(claim(&store, 0, &long("a")).await);
+}
+
+/// Run by a migration tool of the user's, the store's DDL makes the same
+/// tables as `migrate`.
+async fn the_ddl_is_what_migrate_runs<DB: Backend>(pool: Pool<DB>)
+where
+    for<'e> &'e Pool<DB>: sqlx::Executor<'e, Database = DB>,
+{
+    let store = SqlCursorStore::new(pool.clone());
+    let ddl = store.ddl();
+    assert_eq!(ddl.len(), 3, "{ddl:?}");
+    for sql in ddl {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert!(claim(&store, 0, &long("a")).await);
+    assert!(save_and_commit(&store, &cursor(0, "7"), &long("a")).await);
+    assert_eq!(
+        store.load_cursors(CONSUMER).await.unwrap(),
+        [cursor(0, "7")]
+    );
+}
+
+/// A store (and an event log) in a schema of its own: `migrate` creates
+/// the schema when it is missing.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_migrate_creates_a_missing_schema() {
+    let Some(db) = support::postgres::PgDb::new().await else {
+        return;
+    };
+    let schema = db.schema.clone();
+    let drop_schema = format!("DROP SCHEMA {schema} CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop_schema.clone()))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let store = SqlCursorStore::new(db.pool.clone())
+        .with_schema(&schema)
+        .unwrap();
+    assert_eq!(
+        store.ddl()[0],
+        format!("CREATE SCHEMA IF NOT EXISTS {schema}")
+    );
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(claim(&store, 2, &long("a")).await);
+    assert!(save_and_commit(&store, &cursor(2, "9"), &long("a")).await);
+    assert_eq!(
+        store.load_cursors(CONSUMER).await.unwrap(),
+        [cursor(2, "9")]
+    );
+    let qualified = format!("SELECT cursor FROM {schema}.zeh_consumer_cursors");
+    let stored: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(qualified))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, [("9".to_owned(),)]);
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop_schema))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let log = zeroeventhub_sqlx::EventLog::new(db.pool.clone(), 1)
+        .with_table(&format!("{schema}.events"))
+        .unwrap();
+    log.migrate().await.unwrap();
+    log.publish(&[zeroeventhub::Event::from_data(0, &1).unwrap()])
+        .await
+        .unwrap();
+
+    assert!(matches!(
+        SqlCursorStore::new(db.pool.clone()).with_schema("a.b"),
+        Err(zeroeventhub_sqlx::Error::InvalidTableName(_))
+    ));
 }

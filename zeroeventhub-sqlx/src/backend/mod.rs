@@ -53,6 +53,9 @@ pub trait Dialect: Database {
     const PARTITION_LOCK: Option<&'static str>;
     /// SQL run at the start of the migration transaction.
     const MIGRATION_SETUP: &'static [&'static str];
+    /// SQL: one row when the schema `$1` exists, or `None` when the
+    /// database has no schemas to create (SQLite's are attached files).
+    const SCHEMA_EXISTS: Option<&'static str>;
     /// The statement that starts a consumer's transaction (`None`: the
     /// driver's default `BEGIN`).
     const BEGIN: Option<&'static str>;

@@ -23,6 +23,8 @@ impl Dialect for Postgres {
         "SELECT pg_advisory_xact_lock(8819570204341790578)",
     ];
     const BEGIN: Option<&'static str> = None;
+    const SCHEMA_EXISTS: Option<&'static str> =
+        Some("SELECT 1 FROM pg_namespace WHERE nspname = $1");
 }
 
 impl Backend for Postgres {}

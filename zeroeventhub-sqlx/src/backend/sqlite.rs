@@ -17,6 +17,7 @@ impl Dialect for Sqlite {
     // writes cannot then fail to upgrade (SQLITE_BUSY) while another
     // consumer's transaction commits.
     const BEGIN: Option<&'static str> = Some("BEGIN IMMEDIATE");
+    const SCHEMA_EXISTS: Option<&'static str> = None;
 }
 
 impl Backend for Sqlite {}

@@ -128,8 +128,41 @@ impl<DB: Backend> SqlCursorStore<DB> {
     pub fn new(pool: Pool<DB>) -> Self {
         SqlCursorStore {
             pool,
-            sql: Arc::new(Statements::new::<DB>()),
+            sql: Arc::new(Statements::new::<DB>(None)),
         }
+    }
+
+    /// Keeps the tables in `schema` (`schema.zeh_consumer_cursors`, ...)
+    /// instead of the connection's `search_path`; [`migrate`](SqlCursorStore::migrate)
+    /// creates the schema on PostgreSQL when it is missing. (On SQLite a
+    /// schema is an attached database.)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTableName`] when `schema` is not a plain SQL
+    /// identifier.
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, Error> {
+        if schema.contains('.') {
+            return Err(Error::InvalidTableName(schema.to_owned()));
+        }
+        crate::validate_table_name(schema)?;
+        self.sql = Arc::new(Statements::new::<DB>(Some(schema)));
+        Ok(self)
+    }
+
+    /// The statements [`migrate`](SqlCursorStore::migrate) runs, for a
+    /// migration tool of your own (run them in this order, in one
+    /// transaction).
+    pub fn ddl(&self) -> Vec<String> {
+        crate::migrate::ddl::<DB>(self.sql.schema.as_deref(), &self.ddl_statements())
+    }
+
+    fn ddl_statements(&self) -> [crate::backend::Sql; 3] {
+        [
+            self.sql.create_cursors.clone(),
+            self.sql.create_leases.clone(),
+            self.sql.create_members.clone(),
+        ]
     }
 
     /// The pool the store uses.
@@ -137,19 +170,16 @@ impl<DB: Backend> SqlCursorStore<DB> {
         &self.pool
     }
 
-    /// Creates the tables if they do not exist. Safe to call at every
-    /// start, from several processes at once.
+    /// Creates the tables if they do not exist, and on PostgreSQL the
+    /// [schema](SqlCursorStore::with_schema) if it is missing. Safe to call
+    /// at every start, from several processes at once.
     ///
     /// # Errors
     ///
     /// [`Error::Database`] when the database refuses.
     pub async fn migrate(&self) -> Result<(), Error> {
-        let ddl = [
-            self.sql.create_cursors.clone(),
-            self.sql.create_leases.clone(),
-            self.sql.create_members.clone(),
-        ];
-        crate::migrate::run(&self.pool, &ddl).await
+        let schema = self.sql.schema.as_deref();
+        crate::migrate::run(&self.pool, schema, &self.ddl_statements()).await
     }
 
     /// Every stored cursor of `consumer`, by partition.

@@ -6,6 +6,8 @@ use crate::backend::{Dialect, Sql};
 /// The cursor store's SQL, with the database's clock filled in.
 #[derive(Debug)]
 pub(super) struct Statements {
+    /// The schema the tables are in, if given.
+    pub(super) schema: Option<String>,
     pub(super) create_cursors: Sql,
     pub(super) create_leases: Sql,
     /// The cursor of consumer `$1`, partition `$2`.
@@ -35,11 +37,22 @@ pub(super) struct Statements {
 }
 
 impl Statements {
-    pub(super) fn new<DB: Dialect>() -> Self {
+    /// The statements on the tables in `schema`, or unqualified (the
+    /// connection's `search_path` on PostgreSQL).
+    pub(super) fn new<DB: Dialect>(schema: Option<&str>) -> Self {
         let now = DB::NOW_MS;
-        let (cursors, leases, members) = (CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE);
+        let qualified = |table: &str| match schema {
+            Some(schema) => format!("{schema}.{table}"),
+            None => table.to_owned(),
+        };
+        let (cursors, leases, members) = (
+            qualified(CURSORS_TABLE),
+            qualified(LEASES_TABLE),
+            qualified(MEMBERS_TABLE),
+        );
         let sql = |text: String| -> Sql { text.into() };
         Statements {
+            schema: schema.map(str::to_owned),
             create_cursors: sql(format!(
                 "CREATE TABLE IF NOT EXISTS {cursors} (
                     consumer TEXT NOT NULL,

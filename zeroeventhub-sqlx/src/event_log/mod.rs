@@ -200,14 +200,23 @@ impl<DB: Backend> EventLog<DB> {
         crate::partition_for(key, self.partition_count)
     }
 
-    /// Creates the table if it does not exist. Safe to call at every
-    /// start, from several processes at once.
+    /// Creates the table if it does not exist, and on PostgreSQL the
+    /// schema of a `schema.table` name if that is missing. Safe to call at
+    /// every start, from several processes at once.
     ///
     /// # Errors
     ///
     /// [`Error::Database`] when the database refuses.
     pub async fn migrate(&self) -> Result<(), Error> {
-        crate::migrate::run(&self.pool, std::slice::from_ref(&self.sql.create)).await
+        let schema = crate::migrate::schema_of(&self.sql.table);
+        crate::migrate::run(&self.pool, schema, std::slice::from_ref(&self.sql.create)).await
+    }
+
+    /// The statements [`migrate`](EventLog::migrate) runs, for a migration
+    /// tool of your own (run them in this order, in one transaction).
+    pub fn ddl(&self) -> Vec<String> {
+        let schema = crate::migrate::schema_of(&self.sql.table);
+        crate::migrate::ddl::<DB>(schema, std::slice::from_ref(&self.sql.create))
     }
 
     /// Appends `event` inside the caller's transaction `transaction`, and
