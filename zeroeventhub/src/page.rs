@@ -49,6 +49,9 @@ pub struct Page<D = Box<RawValue>> {
     events: Vec<Event<D>>,
     cursors: BTreeMap<u32, Cursor>,
     pending: BTreeMap<u32, Vec<Event<D>>>,
+    /// For each checkpoint that covered events: the end of its events in
+    /// `events`, and the checkpoint. Ascending ends.
+    coverage: Vec<(usize, Cursor)>,
 }
 
 impl<D> Default for Page<D> {
@@ -57,6 +60,7 @@ impl<D> Default for Page<D> {
             events: Vec::new(),
             cursors: BTreeMap::new(),
             pending: BTreeMap::new(),
+            coverage: Vec::new(),
         }
     }
 }
@@ -78,6 +82,7 @@ impl<D> Page<D> {
             FeedLine::Checkpoint(cursor) => {
                 if let Some(covered) = self.pending.remove(&cursor.partition_id()) {
                     self.events.extend(covered);
+                    self.coverage.push((self.events.len(), cursor.clone()));
                 }
                 self.cursors.insert(cursor.partition_id(), cursor);
             }
@@ -88,6 +93,40 @@ impl<D> Page<D> {
     /// each partition: the events to apply.
     pub fn events(&self) -> &[Event<D>] {
         &self.events
+    }
+
+    /// The checkpoint that covers `events()[index]`: the first after it in
+    /// its partition. A consumer that stored it has applied that event, so
+    /// it identifies the event (an idempotency key, a name in a log).
+    ///
+    /// ```
+    /// use zeroeventhub::{Cursor, Event, FeedLine, Page};
+    ///
+    /// let mut page = Page::new();
+    /// page.push(FeedLine::Event(Event::from_data(0, &"a")?));
+    /// page.push(FeedLine::Event(Event::from_data(0, &"b")?));
+    /// page.push(FeedLine::Checkpoint(Cursor::new(0, "2").unwrap()));
+    /// page.push(FeedLine::Event(Event::from_data(0, &"c")?));
+    /// page.push(FeedLine::Checkpoint(Cursor::new(0, "3").unwrap()));
+    /// assert_eq!(page.checkpoint_of(1), Some(&Cursor::new(0, "2").unwrap()));
+    /// assert_eq!(page.checkpoint_of(2), Some(&Cursor::new(0, "3").unwrap()));
+    /// assert_eq!(page.checkpoint_of(3), None);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn checkpoint_of(&self, index: usize) -> Option<&Cursor> {
+        let covering = self.coverage.partition_point(|(end, _)| *end <= index);
+        self.coverage.get(covering).map(|(_, cursor)| cursor)
+    }
+
+    /// The covered events, each with the checkpoint that covers it (see
+    /// [`checkpoint_of`](Page::checkpoint_of)).
+    pub fn covered(&self) -> impl Iterator<Item = (&Event<D>, &Cursor)> + '_ {
+        let mut start = 0;
+        self.coverage.iter().flat_map(move |(end, cursor)| {
+            let events = &self.events[start..*end];
+            start = *end;
+            events.iter().map(move |event| (event, cursor))
+        })
     }
 
     /// The latest checkpoint of each partition that had one, by partition:
@@ -166,6 +205,7 @@ impl Page {
             events: typed(self.events, 0)?,
             cursors: self.cursors,
             pending,
+            coverage: self.coverage,
         })
     }
 }
@@ -243,6 +283,32 @@ mod tests {
             .map(|e| e.data_as().unwrap())
             .collect();
         assert_eq!(uncovered, [4, 11]);
+    }
+
+    #[test]
+    fn each_covered_event_has_the_checkpoint_that_covers_it() {
+        let page: Page = [
+            event(0, 1),
+            event(1, 10),
+            checkpoint(0, "a"),
+            event(0, 2),
+            checkpoint(1, "b"),
+            event(0, 3),
+            checkpoint(0, "c"),
+        ]
+        .into_iter()
+        .collect();
+        let covered: Vec<(u32, String)> = page
+            .covered()
+            .map(|(event, cursor)| (event.data_as().unwrap(), cursor.to_string()))
+            .collect();
+        let expected = [(1, "0=a"), (10, "1=b"), (2, "0=c"), (3, "0=c")];
+        let expected: Vec<(u32, String)> =
+            expected.iter().map(|(n, c)| (*n, c.to_string())).collect();
+        assert_eq!(covered, expected);
+        for (index, (_, cursor)) in expected.iter().enumerate() {
+            assert_eq!(&page.checkpoint_of(index).unwrap().to_string(), cursor);
+        }
     }
 
     #[test]

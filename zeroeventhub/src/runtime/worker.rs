@@ -237,9 +237,12 @@ where
             }
             Err(failure) => {
                 let delay = backoff.next_delay();
+                // The failing event, named by the checkpoint that covers it.
+                let covered_by = failure.event.and_then(|index| page.checkpoint_of(index));
                 tracing::warn!(
                     error = %ErrorChain(&*failure.error),
                     event = ?failure.event,
+                    covered_by = covered_by.map(Cursor::as_str),
                     cursor = cursor.as_str(),
                     retry_in = ?delay,
                     "page failed and was rolled back; retrying"
