@@ -63,7 +63,7 @@ async fn main() -> Result<(), BoxError> {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let feed = format!("http://{}/deposits", listener.local_addr()?);
-    let app = zeroeventhub_axum::feed_router("/deposits", log, PARTITIONS);
+    let app = zeroeventhub_axum::feed_router("/deposits", log);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // The consumer's database: the cursor store in the schema, which

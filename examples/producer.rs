@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let app = Router::new()
         .route(
             "/person/feed/v1",
-            zeroeventhub_axum::feed_route(log.clone(), PARTITIONS),
+            zeroeventhub_axum::feed_route(log.clone()),
         )
         .route("/health", get(|| async { "ok" }));
 

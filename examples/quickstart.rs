@@ -54,7 +54,7 @@ async fn main() -> Result<(), BoxError> {
     log.migrate().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/person/feed/v1", listener.local_addr()?);
-    let app = zeroeventhub_axum::feed_router("/person/feed/v1", log.clone(), PARTITIONS);
+    let app = zeroeventhub_axum::feed_router("/person/feed/v1", log.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     println!("producer: serving {PARTITIONS} partitions at {url}");
     let producer = tokio::spawn(produce(log));

@@ -22,7 +22,7 @@ fn client(feed: &TestFeed, partition_count: u32) -> Client {
 
 #[test]
 fn page_holds_every_event_with_its_headers_and_the_latest_cursors() {
-    let feed = TestFeed::serve(fixture_log(), FIXTURE_PARTITIONS);
+    let feed = TestFeed::serve(fixture_log());
     let client = client(&feed, FIXTURE_PARTITIONS);
     let start = first_cursors(FIXTURE_PARTITIONS);
 
@@ -56,7 +56,7 @@ fn page_holds_every_event_with_its_headers_and_the_latest_cursors() {
 
 #[test]
 fn lines_arrive_in_order_with_a_checkpoint_after_each_event() {
-    let feed = TestFeed::serve(fixture_log(), FIXTURE_PARTITIONS);
+    let feed = TestFeed::serve(fixture_log());
     let client = client(&feed, FIXTURE_PARTITIONS);
 
     let lines: Vec<FeedLine> = client
@@ -92,7 +92,7 @@ fn typed_page_deserializes_the_data() {
         log.append(Event::from_data(0, &serde_json::json!({ "n": n })).unwrap())
             .unwrap();
     }
-    let feed = TestFeed::serve(log, 1);
+    let feed = TestFeed::serve(log);
 
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Numbered {
@@ -109,7 +109,7 @@ fn typed_page_deserializes_the_data() {
 
 #[test]
 fn a_refusal_is_a_status_error_naming_the_parameter() {
-    let feed = TestFeed::serve(fixture_log(), FIXTURE_PARTITIONS);
+    let feed = TestFeed::serve(fixture_log());
     let error = client(&feed, 4)
         .fetch(&[Cursor::first(0)])
         .page()
@@ -125,7 +125,7 @@ fn a_refusal_is_a_status_error_naming_the_parameter() {
 
 #[test]
 fn an_invalid_request_fails_before_sending() {
-    let feed = TestFeed::serve(fixture_log(), FIXTURE_PARTITIONS);
+    let feed = TestFeed::serve(fixture_log());
     let error = client(&feed, FIXTURE_PARTITIONS)
         .fetch(&[Cursor::first(7)])
         .send()
@@ -138,7 +138,7 @@ fn a_line_longer_than_the_maximum_ends_the_lines_with_a_decode_error() {
     let log = MemoryLog::new(1);
     log.append(Event::from_data(0, &"x".repeat(1_000)).unwrap())
         .unwrap();
-    let feed = TestFeed::serve(log, 1);
+    let feed = TestFeed::serve(log);
     let client = Client::builder(feed.url(), 1)
         .max_line_length(100)
         .build()

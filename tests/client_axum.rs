@@ -47,7 +47,11 @@ const NO_HANG: Duration = Duration::from_secs(10);
 /// Serves `log` at [`FEED`] on a fresh loopback server.
 async fn serve_log(log: MemoryLog) -> TestServer {
     let partition_count = log.partition_count();
-    TestServer::start(feed_router(FEED, log, partition_count)).await
+    TestServer::start(feed_router(
+        FEED,
+        zeroeventhub_axum::Feed::new(log, partition_count),
+    ))
+    .await
 }
 
 /// Serves a single hand-made route at [`FEED`], for responses a
@@ -443,7 +447,7 @@ async fn every_bad_request_of_the_table_is_400_naming_its_parameter() {
         FIXTURE_PARTITIONS, 3,
         "the table is for a feed of 3 partitions"
     );
-    let app = feed_router(FEED, fixture_log(), FIXTURE_PARTITIONS);
+    let app = feed_router(FEED, fixture_log());
     for case in cases {
         let mut fields = case.split('\t');
         let (query, message) = (fields.next().unwrap(), fields.nth(1).unwrap());
@@ -522,7 +526,8 @@ async fn reader_failing_before_the_first_line_gives_500_without_internal_details
         events: 0,
         pause: Duration::ZERO,
     };
-    let server = TestServer::start(feed_router(FEED, reader, 1)).await;
+    let server =
+        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
     let client = client(&server, FEED, 1);
 
     let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
@@ -545,7 +550,8 @@ async fn reader_failing_mid_response_cuts_the_body_off_after_the_lines_before_it
         events: EVENTS,
         pause: Duration::from_millis(100),
     };
-    let server = TestServer::start(feed_router(FEED, reader, 1)).await;
+    let server =
+        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
     let client = client(&server, FEED, 1);
 
     let lines = client.fetch(&[Cursor::first(0)]).send().await.unwrap();
@@ -573,7 +579,8 @@ async fn reader_failing_right_after_the_first_lines_never_looks_like_a_clean_end
         events: 2,
         pause: Duration::ZERO,
     };
-    let server = TestServer::start(feed_router(FEED, reader, 1)).await;
+    let server =
+        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
     let client = client(&server, FEED, 1);
 
     let result = client.fetch(&[Cursor::first(0)]).page().await;
@@ -646,7 +653,8 @@ async fn serve_endless(
         called,
         dropped,
     };
-    let server = TestServer::start(feed_router(FEED, reader, 1)).await;
+    let server =
+        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
     (server, on_call, on_drop)
 }
 
@@ -842,8 +850,7 @@ async fn request_hook_adds_its_header_to_every_request() {
             next.run(request)
         }
     };
-    let app =
-        feed_router(FEED, fixture_log(), FIXTURE_PARTITIONS).layer(middleware::from_fn(record));
+    let app = feed_router(FEED, fixture_log()).layer(middleware::from_fn(record));
     let server = TestServer::start(app).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let client = Client::builder(&server.url(FEED), FIXTURE_PARTITIONS)
@@ -885,8 +892,7 @@ async fn require_bearer_secret(request: Request, next: Next) -> Response {
 }
 
 async fn serve_behind_auth() -> TestServer {
-    let app = feed_router(FEED, fixture_log(), FIXTURE_PARTITIONS)
-        .layer(middleware::from_fn(require_bearer_secret));
+    let app = feed_router(FEED, fixture_log()).layer(middleware::from_fn(require_bearer_secret));
     TestServer::start(app).await
 }
 
@@ -947,8 +953,8 @@ async fn feed_composes_with_other_routes_and_router_state() {
     audit.append(Event::from_data(0, "login").unwrap()).unwrap();
     let app: Router = Router::new()
         .route("/name", get(name))
-        .route(FEED, feed_route(fixture_log(), FIXTURE_PARTITIONS))
-        .nest("/api", feed_router("/audit/feed", audit, 1))
+        .route(FEED, feed_route(fixture_log()))
+        .nest("/api", feed_router("/audit/feed", audit))
         .with_state(AppState { name: "producer" });
     let server = TestServer::start(app).await;
 

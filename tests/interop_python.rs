@@ -545,8 +545,7 @@ mod interop {
             for event in fixture.decoded_events() {
                 log.append(event).expect("event of the fixture appended");
             }
-            let app: axum::Router =
-                zeroeventhub_axum::feed_router("/feed/v1", log, Fixture::PARTITIONS);
+            let app: axum::Router = zeroeventhub_axum::feed_router("/feed/v1", log);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind 127.0.0.1:0");

@@ -94,7 +94,7 @@ fn sorted(mut values: Vec<(u32, u64)>) -> Vec<(u32, u64)> {
 
 #[tokio::test]
 async fn every_event_is_committed_once_and_the_cursors_are_stored() {
-    let feed = TestFeed::serve(log_of(3, 10), 3);
+    let feed = TestFeed::serve(log_of(3, 10));
     let store = MemoryCursorStore::new();
     let handler = Numbers::default();
     run_until_caught_up(&feed, 3, &store, handler.clone(), config()).await;
@@ -127,7 +127,7 @@ async fn every_event_is_committed_once_and_the_cursors_are_stored() {
 
 #[tokio::test]
 async fn given_start_cursors_apply_where_nothing_is_stored() {
-    let feed = TestFeed::serve(log_of(2, 6), 2);
+    let feed = TestFeed::serve(log_of(2, 6));
     let store = MemoryCursorStore::new();
     let config = ConsumerConfig {
         partitions: vec![1],
@@ -163,7 +163,7 @@ async fn holders(store: &MemoryCursorStore<(u32, u64)>, partitions: u32) -> Vec<
 
 #[tokio::test]
 async fn two_members_of_one_name_share_the_partitions() {
-    let feed = TestFeed::serve(log_of(4, 5), 4);
+    let feed = TestFeed::serve(log_of(4, 5));
     let store = MemoryCursorStore::new();
     let member = |instance: &str| {
         let config = ConsumerConfig {

@@ -2,7 +2,9 @@
 //!
 //! Implement [`DataReader`] over your event store, then mount it with
 //! [`feed_route`] (a [`MethodRouter`] for your own [`Router`]) or
-//! [`feed_router`] (a whole router at one path). Everything else (query
+//! [`feed_router`] (a whole router at one path): give them
+//! [`Feed::new`]`(reader, partition_count)`, or just the reader when it
+//! knows its partition count (an event log: `feed_router("/feed", log)`). Everything else (query
 //! validation, status codes, streaming, aborting a failed response) comes
 //! from the core crate's [`respond`].
 //!
@@ -21,6 +23,7 @@
 //!
 //! ```
 //! use axum::Router;
+//! use zeroeventhub_axum::Feed;
 //! use futures_util::stream;
 //! use zeroeventhub::{server::{DataReader, ReadError}, FeedLine, FeedRequest};
 //!
@@ -39,7 +42,7 @@
 //! }
 //!
 //! let app: Router = Router::new()
-//!     .route("/person/feed/v1", zeroeventhub_axum::feed_route(NoEvents, 4))
+//!     .route("/person/feed/v1", zeroeventhub_axum::feed_route(Feed::new(NoEvents, 4)))
 //!     .route("/health", axum::routing::get(|| async { "ok" }));
 //! ```
 //!
@@ -67,7 +70,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
-use zeroeventhub::server::{DataReader, FeedResponse, respond};
+use zeroeventhub::server::{DataReader, FeedResponse, Partitioned, respond};
 
 #[cfg(feature = "test-support")]
 pub use test_feed::{TEST_FEED_PATH, TestFeed};
@@ -98,6 +101,11 @@ impl<R: DataReader> Feed<R> {
         }
     }
 
+    /// The feed's partition count.
+    pub fn partition_count(&self) -> u32 {
+        self.partition_count
+    }
+
     /// The response to a request with this query string (without the
     /// `?`; `None` when the URL has none). For handlers of your own, for
     /// example one that checks permissions first.
@@ -118,6 +126,15 @@ impl<R: DataReader> Feed<R> {
     }
 }
 
+/// A reader that knows its partition count (an event log such as
+/// `MemoryLog` or zeroeventhub-sqlx's `EventLog`) is a feed by itself.
+impl<R: DataReader + Partitioned> From<R> for Feed<R> {
+    fn from(log: R) -> Self {
+        let partition_count = log.partition_count();
+        Feed::new(log, partition_count)
+    }
+}
+
 /// The handler: answers a `GET` with the feed.
 ///
 /// Use it with [`Feed`] as state when you build the route yourself:
@@ -129,24 +146,24 @@ pub async fn feed_handler<R: DataReader>(
     feed.respond(query.as_deref()).await
 }
 
-/// A `GET` route serving `reader` as a feed of `partition_count`
-/// partitions, for any router state `S`.
-pub fn feed_route<R: DataReader, S>(reader: R, partition_count: u32) -> MethodRouter<S>
+/// A `GET` route serving `feed`, for any router state `S`: an event log
+/// that knows its partition count, or [`Feed::new`]`(reader, n)`.
+pub fn feed_route<R: DataReader, S>(feed: impl Into<Feed<R>>) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    get(feed_handler::<R>).with_state(Feed::new(reader, partition_count))
+    get(feed_handler::<R>).with_state(feed.into())
 }
 
-/// A router serving `reader` at `path`, to merge or nest into your own.
+/// A router serving `feed` at `path`, to merge or nest into your own.
 ///
 /// # Panics
 ///
 /// As [`Router::route`]: when `path` is not a valid axum path (empty, not
 /// starting with `/`, or with a malformed `{capture}`).
-pub fn feed_router<R: DataReader, S>(path: &str, reader: R, partition_count: u32) -> Router<S>
+pub fn feed_router<R: DataReader, S>(path: &str, feed: impl Into<Feed<R>>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route(path, feed_route(reader, partition_count))
+    Router::new().route(path, feed_route(feed))
 }

@@ -25,7 +25,7 @@ pub const TEST_FEED_PATH: &str = "/feed";
 ///
 /// let log = MemoryLog::new(2);
 /// log.append(Event::from_data(1, &"hello")?)?;
-/// let feed = TestFeed::serve(log, 2);
+/// let feed = TestFeed::serve(log);
 /// assert!(feed.url().starts_with("http://127.0.0.1:"));
 /// assert!(feed.url().ends_with("/feed"));
 /// // zeroeventhub::client::Client::new(feed.url(), 2)?, and fetch...
@@ -40,15 +40,15 @@ pub struct TestFeed {
 }
 
 impl TestFeed {
-    /// Serves `reader` as a feed of `partition_count` partitions at
-    /// [`TEST_FEED_PATH`].
+    /// Serves `feed` (an event log, or [`Feed::new`](crate::Feed::new)`(reader, n)`)
+    /// at [`TEST_FEED_PATH`].
     ///
     /// # Panics
     ///
     /// When no loopback port can be bound or no runtime started: a test
     /// cannot go on without them.
-    pub fn serve<R: DataReader>(reader: R, partition_count: u32) -> TestFeed {
-        let router = crate::feed_router(TEST_FEED_PATH, reader, partition_count);
+    pub fn serve<R: DataReader>(feed: impl Into<crate::Feed<R>>) -> TestFeed {
+        let router = crate::feed_router(TEST_FEED_PATH, feed);
         let mut feed = TestFeed::serve_router(router);
         feed.url.push_str(TEST_FEED_PATH);
         feed

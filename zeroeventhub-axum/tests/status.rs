@@ -44,7 +44,7 @@ async fn get_uri(app: Router, uri: &str) -> (StatusCode, HeaderMap, String) {
 
 #[tokio::test]
 async fn reader_refusing_a_cursor_is_400_with_its_message() {
-    let app = feed_router(FEED, log(), 2);
+    let app = feed_router(FEED, log());
     let (status, _, body) = get_uri(app, &format!("{FEED}?n=2&cursor1=99")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.starts_with("parameter cursor1: \"99\""), "{body}");
@@ -78,13 +78,10 @@ impl DataReader for FailingReader {
 
 #[tokio::test]
 async fn reader_failing_before_the_first_line_is_500_with_a_generic_body() {
-    let app = feed_router(
-        FEED,
-        FailingReader {
-            after_first_line: false,
-        },
-        1,
-    );
+    let reader = FailingReader {
+        after_first_line: false,
+    };
+    let app = feed_router(FEED, Feed::new(reader, 1));
 
     let (status, _, body) = get_uri(app, &format!("{FEED}?n=1&cursor0=_first")).await;
 
@@ -95,13 +92,10 @@ async fn reader_failing_before_the_first_line_is_500_with_a_generic_body() {
 
 #[tokio::test]
 async fn reader_failing_after_the_first_line_makes_the_body_fail() {
-    let app = feed_router(
-        FEED,
-        FailingReader {
-            after_first_line: true,
-        },
-        1,
-    );
+    let reader = FailingReader {
+        after_first_line: true,
+    };
+    let app = feed_router(FEED, Feed::new(reader, 1));
     let request = Request::get(format!("{FEED}?n=1&cursor0=_first"))
         .body(Body::empty())
         .unwrap();
@@ -118,7 +112,7 @@ async fn reader_failing_after_the_first_line_makes_the_body_fail() {
 
 #[tokio::test]
 async fn good_request_is_200_with_the_ndjson_body() {
-    let app = feed_router(FEED, log(), 2);
+    let app = feed_router(FEED, log());
 
     let (status, headers, body) = get_uri(
         app,
@@ -139,7 +133,7 @@ async fn good_request_is_200_with_the_ndjson_body() {
 
 #[tokio::test]
 async fn feed_route_answers_only_get() {
-    let app = feed_router(FEED, log(), 2);
+    let app = feed_router(FEED, log());
     let request = Request::post(format!("{FEED}?n=2&cursor0=_first"))
         .body(Body::empty())
         .unwrap();

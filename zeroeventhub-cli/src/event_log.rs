@@ -30,19 +30,11 @@ pub(crate) async fn router(
     let router = match &pool {
         Pool::Sqlite(pool) => {
             let log = open(pool, partitions, database).await?;
-            zeroeventhub_axum::feed_router(
-                path,
-                log.with_default_page_size(default_page_size),
-                partitions,
-            )
+            zeroeventhub_axum::feed_router(path, log.with_default_page_size(default_page_size))
         }
         Pool::Postgres(pool) => {
             let log = open(pool, partitions, database).await?;
-            zeroeventhub_axum::feed_router(
-                path,
-                log.with_default_page_size(default_page_size),
-                partitions,
-            )
+            zeroeventhub_axum::feed_router(path, log.with_default_page_size(default_page_size))
         }
     };
     Ok((router, pool))

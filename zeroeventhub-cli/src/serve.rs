@@ -44,7 +44,7 @@ async fn open(args: &ServeArgs) -> anyhow::Result<(Router, String, Option<Pool>)
             let log =
                 MemoryLog::new(args.partitions).with_default_page_size(args.default_page_size);
             let events = source::load(path, &log)?;
-            let router = zeroeventhub_axum::feed_router(&args.path, log, args.partitions);
+            let router = zeroeventhub_axum::feed_router(&args.path, log);
             let what = format!(
                 "{} in {partitions} from {}",
                 plural(events, "event"),

@@ -68,7 +68,7 @@ use crate::{Error, SqlCursorStore, backend::Backend};
 /// log.publish(&events).await?;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let url = format!("http://{}/feed/v1", listener.local_addr()?);
-/// let app = zeroeventhub_axum::feed_router("/feed/v1", log.clone(), log.partition_count());
+/// let app = zeroeventhub_axum::feed_router("/feed/v1", log.clone());
 /// tokio::spawn(async move { axum::serve(listener, app).await });
 ///
 /// // The consumer, with its own database.

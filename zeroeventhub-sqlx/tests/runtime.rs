@@ -155,8 +155,7 @@ impl Producer {
             .fold(Router::new(), |app, path| {
                 app.merge(zeroeventhub_axum::feed_router(
                     path,
-                    log.clone(),
-                    partition_count,
+                    zeroeventhub_axum::Feed::new(log.clone(), partition_count),
                 ))
             })
             .layer(middleware::from_fn_with_state(

@@ -4,7 +4,7 @@ use futures_core::Stream;
 use serde_json::value::RawValue;
 use zeroeventhub::{
     Cursor, Event, FeedLine, FeedRequest, HeaderSelection, Headers,
-    server::{self, DataReader, ReadError, parse_position},
+    server::{self, DataReader, Partitioned, ReadError, parse_position},
 };
 
 use super::EventLog;
@@ -17,6 +17,12 @@ use crate::{
 /// of this size, so memory stays bounded and no connection is held while
 /// the consumer receives the lines.
 pub const READ_CHUNK: u32 = 256;
+
+impl<DB: Backend> Partitioned for EventLog<DB> {
+    fn partition_count(&self) -> u32 {
+        EventLog::partition_count(self)
+    }
+}
 
 impl<DB: Backend> DataReader for EventLog<DB> {
     type Data = Box<RawValue>;

@@ -59,7 +59,10 @@ pub async fn serve<R: DataReader>(
         .await
         .expect("bind a loopback port");
     let url = format!("http://{}/feed", listener.local_addr().expect("address"));
-    let app = zeroeventhub_axum::feed_router("/feed", reader, partition_count);
+    let app = zeroeventhub_axum::feed_router(
+        "/feed",
+        zeroeventhub_axum::Feed::new(reader, partition_count),
+    );
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .await

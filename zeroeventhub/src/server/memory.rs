@@ -10,7 +10,7 @@ use futures_core::Stream;
 use futures_util::{future::Either, stream};
 use serde_json::value::RawValue;
 
-use super::{DataReader, ReadError, parse_position, position_cursor};
+use super::{DataReader, Partitioned, ReadError, parse_position, position_cursor};
 use crate::{Cursor, Event, FeedLine, FeedRequest, HeaderSelection};
 
 /// The page size used when a request gives no `pagesizehint`.
@@ -141,6 +141,12 @@ impl MemoryLog {
             plan.push((cursor.partition_id(), start..end));
         }
         Ok(plan)
+    }
+}
+
+impl Partitioned for MemoryLog {
+    fn partition_count(&self) -> u32 {
+        MemoryLog::partition_count(self)
     }
 }
 

@@ -96,3 +96,11 @@ pub trait DataReader: Send + Sync + 'static {
         request: FeedRequest,
     ) -> impl Stream<Item = Result<FeedLine<Self::Data>, ReadError>> + Send + 'static;
 }
+
+/// A reader that knows its feed's partition count (an event log): an
+/// adapter then needs only the reader (`feed_router(path, log)` in
+/// `zeroeventhub-axum`), not the count again.
+pub trait Partitioned {
+    /// The feed's partition count.
+    fn partition_count(&self) -> u32;
+}

@@ -42,7 +42,9 @@ pub(crate) struct ServerArgs {
 pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
     let feed = BenchFeed::new(args.events);
     let app = match args.framing {
-        Framing::Coalesced => zeroeventhub_axum::feed_router(FEED_PATH, feed, 1),
+        Framing::Coalesced => {
+            zeroeventhub_axum::feed_router(FEED_PATH, zeroeventhub_axum::Feed::new(feed, 1))
+        }
         Framing::PerLine => per_line_router(feed),
     };
     serve_until_killed(args.port, args.threads, async { Ok(app) })

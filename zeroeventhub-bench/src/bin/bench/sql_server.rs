@@ -81,7 +81,10 @@ pub(crate) fn run(args: SqlServerArgs) -> anyhow::Result<()> {
     let app = async {
         let pool = sqlite::open(&args.db, CONNECTIONS).await?;
         let log = SqliteEventLog::new(pool, 1);
-        Ok::<_, anyhow::Error>(zeroeventhub_axum::feed_router(FEED_PATH, log, 1))
+        Ok::<_, anyhow::Error>(zeroeventhub_axum::feed_router(
+            FEED_PATH,
+            zeroeventhub_axum::Feed::new(log, 1),
+        ))
     };
     serve_until_killed(args.port, args.threads, app)
 }
