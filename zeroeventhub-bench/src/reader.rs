@@ -3,8 +3,8 @@
 
 use futures_util::{Stream, stream};
 use zeroeventhub::{
-    FIRST, FeedLine, FeedRequest, LAST,
-    server::{DataReader, ReadError},
+    FeedLine, FeedRequest,
+    server::{DataReader, ReadError, parse_position},
 };
 
 use crate::workload::{PersonNameChanged, checkpoint, feed_lines};
@@ -24,25 +24,6 @@ impl BenchFeed {
     pub fn new(events: u64) -> Self {
         BenchFeed { events }
     }
-
-    /// The position a request cursor stands for: `_first` = 0, `_last` =
-    /// the end, or a seq in `0..=events`.
-    fn position(&self, cursor: &str) -> Result<u64, ReadError> {
-        match cursor {
-            FIRST => Ok(0),
-            LAST => Ok(self.events),
-            digits => digits
-                .parse()
-                .ok()
-                .filter(|&seq| seq <= self.events)
-                .ok_or_else(|| {
-                    ReadError::bad_request(format!(
-                        "cursor0: {digits:?} is not _first, _last or a seq in 0..={}",
-                        self.events
-                    ))
-                }),
-        }
-    }
 }
 
 impl DataReader for BenchFeed {
@@ -56,7 +37,7 @@ impl DataReader for BenchFeed {
         let start = request
             .cursors
             .first()
-            .map_or(Ok(0), |cursor| self.position(cursor.as_str()));
+            .map_or(Ok(0), |cursor| parse_position(cursor, self.events));
         let page = request
             .page_size_hint
             .filter(|&hint| hint > 0)

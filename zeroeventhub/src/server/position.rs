@@ -27,6 +27,7 @@ pub fn position_cursor(partition_id: u32, position: u64) -> Cursor {
 /// assert_eq!(parse_position(&Cursor::new(0, "4").unwrap(), 9).unwrap(), 4);
 /// assert!(parse_position(&Cursor::new(0, "10").unwrap(), 9).is_err());
 /// assert!(parse_position(&Cursor::new(0, "+4").unwrap(), 9).is_err());
+/// assert!(parse_position(&Cursor::new(0, "04").unwrap(), 9).is_err());
 /// ```
 pub fn parse_position(cursor: &Cursor, end: u64) -> Result<u64, ReadError> {
     if cursor.is_first() {
@@ -36,10 +37,8 @@ pub fn parse_position(cursor: &Cursor, end: u64) -> Result<u64, ReadError> {
         return Ok(end);
     }
     let text = cursor.as_str();
-    text.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| text.parse::<u64>().ok())
-        .flatten()
+    // The one rule for integers: digits, no sign, no leading zero.
+    crate::request::decimal(text)
         .filter(|&position| position <= end)
         .ok_or_else(|| {
             ReadError::bad_request(format!(
