@@ -1,12 +1,12 @@
 //! The command line: clap types and the checks that span several
 //! arguments (the long help texts are in `help.rs`).
 
-use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, error::ErrorKind};
 use url::Url;
 use zeroeventhub::{
-    Cursor, HeaderSelection,
+    Cursor, FeedRequest, HeaderSelection,
     client::{Client, FetchBuilder},
     ndjson::DEFAULT_MAX_LINE_LENGTH,
     server::DEFAULT_PAGE_SIZE,
@@ -19,6 +19,7 @@ use crate::{
         SERVE_AFTER_HELP,
     },
     parse,
+    source::Source,
 };
 
 /// The largest partition count `zeh serve` and `zeh append` accept: a
@@ -117,27 +118,16 @@ impl FeedArgs {
         fetch
     }
 
-    /// The checks that need two arguments: each `--cursor` partition in
-    /// `0..N`, none given twice.
+    /// The checks that need two arguments, as the producer would make
+    /// them: each `--cursor` partition in `0..N`, none given twice.
     fn check(&self) -> Result<(), String> {
-        let mut seen = BTreeSet::new();
-        for cursor in &self.cursors {
-            let partition = cursor.partition_id();
-            if partition >= self.partitions {
-                return Err(format!(
-                    "invalid value '{cursor}' for '--cursor <P=CURSOR>': partition {partition} \
-                     is outside 0..{} (--partitions {})",
-                    self.partitions, self.partitions
-                ));
-            }
-            if !seen.insert(partition) {
-                return Err(format!(
-                    "invalid value '{cursor}' for '--cursor <P=CURSOR>': partition {partition} \
-                     is given more than once"
-                ));
-            }
-        }
-        Ok(())
+        let request = FeedRequest::new(self.partitions, self.start_cursors());
+        request.validate().map_err(|error| {
+            format!(
+                "invalid --cursor: {error} (--partitions {})",
+                self.partitions
+            )
+        })
     }
 }
 
@@ -225,15 +215,6 @@ pub(crate) struct CursorsArgs {
     /// The consumer's name (as given to zeh follow --name), e.g. --name billing
     #[arg(long, value_name = "NAME", default_value = "zeh")]
     pub(crate) name: String,
-}
-
-/// What `zeh serve` serves.
-#[derive(Debug, Clone)]
-pub(crate) enum Source {
-    /// A file of events, loaded at the start.
-    File(PathBuf),
-    /// The event log in a database.
-    Database(Database),
 }
 
 /// `zeh serve`.
@@ -349,7 +330,7 @@ mod tests {
         let client = Client::new("http://h/feed", 3).unwrap();
         let cursors = feed(&cli).start_cursors();
         let fetch = feed(&cli).fetch(&client, &cursors);
-        assert_eq!(fetch.request(), &zeroeventhub::FeedRequest::new(3, cursors));
+        assert_eq!(fetch.request(), &FeedRequest::new(3, cursors));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::{
 use url::Url;
 use zeroeventhub::{Cursor, HeaderSelection, ParseCursorError, RequestError};
 
-use crate::{args::Source, database::Database};
+use crate::{database::Database, source::Source};
 
 /// Parses a feed URL: absolute, `http` (or `https` when built with the
 /// `tls` feature).

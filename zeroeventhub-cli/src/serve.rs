@@ -9,12 +9,12 @@ use zeroeventhub_sqlx::DEFAULT_TABLE;
 
 use crate::{
     Interrupted,
-    args::{ServeArgs, Source},
+    args::ServeArgs,
     database::Pool,
     event_log,
     output::{Output, StdoutError, report},
     signal::Signals,
-    source,
+    source::{self, Source},
 };
 
 /// Loads the file or opens the database, binds the address, prints

@@ -4,15 +4,26 @@
 use std::{
     fs::File,
     io::{BufRead, BufReader},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use anyhow::{Context, anyhow};
+
+use crate::database::Database;
 use zeroeventhub::{
     Event, FeedLine,
     ndjson::Decoder,
     server::{MemoryLog, UnknownPartition},
 };
+
+/// What `zeh serve` serves.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// A file of events, loaded at the start.
+    File(PathBuf),
+    /// The event log in a database.
+    Database(Database),
+}
 
 /// Appends every event of the file at `path` to `log`, in file order, and
 /// returns how many there were.

@@ -30,7 +30,10 @@ fn a_bad_url_is_refused() {
 fn a_cursor_for_a_partition_outside_the_feed_is_refused() {
     for command in ["fetch", "follow"] {
         let stderr = refused(&[command, URL, "--partitions", "3", "--cursor", "5=x"]);
-        assert!(stderr.contains("partition 5 is outside 0..3"), "{stderr}");
+        assert!(
+            stderr.contains("invalid --cursor: parameter cursor5: partition index outside 0..3"),
+            "{stderr}"
+        );
         assert!(
             stderr.contains(&format!("Usage: zeh {command} ")),
             "{stderr}"
