@@ -26,8 +26,7 @@ use futures_util::{Stream, TryStreamExt};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
 use support::{
-    FIXTURE_PARTITIONS, TestServer, client, first_cursors, fixture_events, fixture_events_of,
-    fixture_log,
+    FIXTURE_PARTITIONS, client, first_cursors, fixture_events, fixture_events_of, fixture_log,
 };
 use tokio::sync::mpsc;
 use zeroeventhub::{
@@ -36,7 +35,7 @@ use zeroeventhub::{
     ndjson::{DecodeError, DecodeErrorKind},
     server::{DataReader, MemoryLog, ReadError},
 };
-use zeroeventhub_axum::{feed_route, feed_router};
+use zeroeventhub_axum::{TestFeed, feed_route, feed_router};
 
 /// The path the feed is served at.
 const FEED: &str = "/person/feed/v1";
@@ -45,23 +44,22 @@ const FEED: &str = "/person/feed/v1";
 const NO_HANG: Duration = Duration::from_secs(10);
 
 /// Serves `log` at [`FEED`] on a fresh loopback server.
-async fn serve_log(log: MemoryLog) -> TestServer {
+fn serve_log(log: MemoryLog) -> TestFeed {
     let partition_count = log.partition_count();
-    TestServer::start(feed_router(
+    TestFeed::serve_router(feed_router(
         FEED,
         zeroeventhub_axum::Feed::new(log, partition_count),
     ))
-    .await
 }
 
 /// Serves a single hand-made route at [`FEED`], for responses a
 /// well-behaved producer would not send.
-async fn serve_handler<H, T>(handler: H) -> TestServer
+fn serve_handler<H, T>(handler: H) -> TestFeed
 where
     H: axum::handler::Handler<T, ()>,
     T: 'static,
 {
-    TestServer::start(Router::new().route(FEED, get(handler))).await
+    TestFeed::serve_router(Router::new().route(FEED, get(handler)))
 }
 
 /// Every item of `lines`, until the stream ends.
@@ -122,7 +120,7 @@ fn cursor(partition_id: u32, value: &str) -> Cursor {
 
 #[tokio::test]
 async fn one_request_reads_several_partitions_with_a_checkpoint_for_each() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
@@ -146,7 +144,7 @@ async fn one_request_reads_several_partitions_with_a_checkpoint_for_each() {
 
 #[tokio::test]
 async fn event_data_of_every_json_type_arrives_unchanged() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
@@ -181,7 +179,7 @@ async fn event_data_of_every_json_type_arrives_unchanged() {
 
 #[tokio::test]
 async fn first_cursor_reads_a_partition_from_its_first_event() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
@@ -199,7 +197,7 @@ async fn first_cursor_reads_a_partition_from_its_first_event() {
 #[tokio::test]
 async fn last_cursor_skips_existing_events_and_turns_into_the_current_end() {
     let log = fixture_log();
-    let server = serve_log(log.clone()).await;
+    let server = serve_log(log.clone());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client.fetch(&[Cursor::last(0)]).page().await.unwrap();
@@ -216,7 +214,7 @@ async fn last_cursor_skips_existing_events_and_turns_into_the_current_end() {
 
 #[tokio::test]
 async fn page_size_hint_limits_the_events_of_a_response() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
     let start = first_cursors(FIXTURE_PARTITIONS);
 
@@ -245,7 +243,7 @@ async fn page_size_hint_limits_the_events_of_a_response() {
 
 #[tokio::test]
 async fn without_a_header_selection_no_event_carries_headers() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
@@ -260,7 +258,7 @@ async fn without_a_header_selection_no_event_carries_headers() {
 
 #[tokio::test]
 async fn named_header_selection_gives_exactly_those_headers_that_exist() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
@@ -288,7 +286,7 @@ async fn named_header_selection_gives_exactly_those_headers_that_exist() {
 
 #[tokio::test]
 async fn all_header_selection_gives_every_header() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let page = client
@@ -330,7 +328,7 @@ async fn resuming_from_checkpoints_until_caught_up_gives_every_event_once_in_ord
             log.append(event).unwrap();
         }
     }
-    let server = serve_log(log).await;
+    let server = serve_log(log);
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
     let mut cursors = first_cursors(FIXTURE_PARTITIONS);
     let mut received: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
@@ -371,7 +369,7 @@ async fn resuming_from_checkpoints_until_caught_up_gives_every_event_once_in_ord
 #[tokio::test]
 async fn events_appended_between_requests_appear_on_the_next_request() {
     let log = fixture_log();
-    let server = serve_log(log.clone()).await;
+    let server = serve_log(log.clone());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
     let start = first_cursors(FIXTURE_PARTITIONS);
     let page = client.fetch(&start).page().await.unwrap();
@@ -402,9 +400,9 @@ async fn events_appended_between_requests_appear_on_the_next_request() {
 
 #[tokio::test]
 async fn feed_url_with_its_own_query_parameters_still_works() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = Client::new(
-        &server.url(&format!("{FEED}?api-version=1")),
+        &server.url_of(&format!("{FEED}?api-version=1")),
         FIXTURE_PARTITIONS,
     )
     .unwrap();
@@ -420,7 +418,7 @@ async fn feed_url_with_its_own_query_parameters_still_works() {
 
 #[tokio::test]
 async fn client_assuming_another_partition_count_gets_400_naming_n() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, 4);
 
     let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
@@ -474,7 +472,7 @@ async fn every_bad_request_of_the_table_is_400_naming_its_parameter() {
 
 #[tokio::test]
 async fn reader_refusing_an_unknown_cursor_gives_400_with_its_message() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
 
     let error = client.fetch(&[cursor(0, "99")]).page().await.unwrap_err();
@@ -526,8 +524,7 @@ async fn reader_failing_before_the_first_line_gives_500_without_internal_details
         events: 0,
         pause: Duration::ZERO,
     };
-    let server =
-        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
+    let server = TestFeed::serve_router(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1)));
     let client = client(&server, FEED, 1);
 
     let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
@@ -550,8 +547,7 @@ async fn reader_failing_mid_response_cuts_the_body_off_after_the_lines_before_it
         events: EVENTS,
         pause: Duration::from_millis(100),
     };
-    let server =
-        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
+    let server = TestFeed::serve_router(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1)));
     let client = client(&server, FEED, 1);
 
     let lines = client.fetch(&[Cursor::first(0)]).send().await.unwrap();
@@ -579,8 +575,7 @@ async fn reader_failing_right_after_the_first_lines_never_looks_like_a_clean_end
         events: 2,
         pause: Duration::ZERO,
     };
-    let server =
-        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
+    let server = TestFeed::serve_router(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1)));
     let client = client(&server, FEED, 1);
 
     let result = client.fetch(&[Cursor::first(0)]).page().await;
@@ -642,7 +637,7 @@ impl DataReader for EndlessReader {
 async fn serve_endless(
     first_line: bool,
 ) -> (
-    TestServer,
+    TestFeed,
     mpsc::UnboundedReceiver<()>,
     mpsc::UnboundedReceiver<()>,
 ) {
@@ -653,8 +648,7 @@ async fn serve_endless(
         called,
         dropped,
     };
-    let server =
-        TestServer::start(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1))).await;
+    let server = TestFeed::serve_router(feed_router(FEED, zeroeventhub_axum::Feed::new(reader, 1)));
     (server, on_call, on_drop)
 }
 
@@ -707,9 +701,9 @@ async fn giving_up_before_the_first_line_makes_the_server_drop_the_readers_strea
 
 #[tokio::test]
 async fn feed_response_has_the_ndjson_content_type() {
-    let server = serve_log(fixture_log()).await;
+    let server = serve_log(fixture_log());
 
-    let response = reqwest::get(server.url(&format!("{FEED}?n=3&cursor1=_first")))
+    let response = reqwest::get(server.url_of(&format!("{FEED}?n=3&cursor1=_first")))
         .await
         .unwrap();
 
@@ -727,7 +721,7 @@ async fn feed_response_has_the_ndjson_content_type() {
 
 #[tokio::test]
 async fn no_content_response_is_an_empty_page() {
-    let server = serve_handler(|| async { StatusCode::NO_CONTENT }).await;
+    let server = serve_handler(|| async { StatusCode::NO_CONTENT });
     let client = client(&server, FEED, 1);
 
     let page = client.fetch(&[Cursor::first(0)]).page().await.unwrap();
@@ -737,7 +731,7 @@ async fn no_content_response_is_an_empty_page() {
 
 #[tokio::test]
 async fn empty_ok_body_is_an_empty_page() {
-    let server = serve_handler(|| async { ([(CONTENT_TYPE, "application/x-ndjson")], "") }).await;
+    let server = serve_handler(|| async { ([(CONTENT_TYPE, "application/x-ndjson")], "") });
     let client = client(&server, FEED, 1);
 
     let page = client.fetch(&[Cursor::first(0)]).page().await.unwrap();
@@ -749,8 +743,7 @@ async fn empty_ok_body_is_an_empty_page() {
 async fn line_for_a_partition_not_requested_is_an_unexpected_partition() {
     let server = serve_handler(|| async {
         "{\"partition\":0,\"cursor\":\"1\"}\n{\"partition\":2,\"data\":1}\n{\"partition\":0,\"cursor\":\"2\"}\n"
-    })
-    .await;
+    });
     let client = client(&server, FEED, 3);
 
     let lines = client.fetch(&[Cursor::first(0)]).send().await.unwrap();
@@ -773,8 +766,7 @@ async fn line_for_a_partition_not_requested_is_an_unexpected_partition() {
 
 #[tokio::test]
 async fn error_status_keeps_at_most_1_kib_of_a_long_body() {
-    let server =
-        serve_handler(|| async { (StatusCode::SERVICE_UNAVAILABLE, "x".repeat(100_000)) }).await;
+    let server = serve_handler(|| async { (StatusCode::SERVICE_UNAVAILABLE, "x".repeat(100_000)) });
     let client = client(&server, FEED, 1);
 
     let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
@@ -791,7 +783,7 @@ async fn error_status_keeps_at_most_1_kib_of_a_long_body() {
 async fn error_body_cut_inside_a_character_drops_the_partial_character() {
     // 1 + 2 * 600 bytes: the 1 KiB limit falls inside an "é".
     let server =
-        serve_handler(|| async { (StatusCode::FORBIDDEN, format!("a{}", "é".repeat(600))) }).await;
+        serve_handler(|| async { (StatusCode::FORBIDDEN, format!("a{}", "é".repeat(600))) });
     let client = client(&server, FEED, 1);
 
     let error = client.fetch(&[Cursor::first(0)]).page().await.unwrap_err();
@@ -808,8 +800,8 @@ async fn line_longer_than_the_maximum_line_length_is_a_decode_error() {
     let log = MemoryLog::new(1);
     log.append(Event::from_data(0, &"x".repeat(1_000)).unwrap())
         .unwrap();
-    let server = serve_log(log).await;
-    let client = Client::builder(&server.url(FEED), 1)
+    let server = serve_log(log);
+    let client = Client::builder(&server.url_of(FEED), 1)
         .max_line_length(100)
         .build()
         .unwrap();
@@ -851,9 +843,9 @@ async fn request_hook_adds_its_header_to_every_request() {
         }
     };
     let app = feed_router(FEED, fixture_log()).layer(middleware::from_fn(record));
-    let server = TestServer::start(app).await;
+    let server = TestFeed::serve_router(app);
     let calls = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder(&server.url(FEED), FIXTURE_PARTITIONS)
+    let client = Client::builder(&server.url_of(FEED), FIXTURE_PARTITIONS)
         .request_hook({
             let calls = Arc::clone(&calls);
             move || {
@@ -891,13 +883,13 @@ async fn require_bearer_secret(request: Request, next: Next) -> Response {
     }
 }
 
-async fn serve_behind_auth() -> TestServer {
+fn serve_behind_auth() -> TestFeed {
     let app = feed_router(FEED, fixture_log()).layer(middleware::from_fn(require_bearer_secret));
-    TestServer::start(app).await
+    TestFeed::serve_router(app)
 }
 
-fn client_with_token(server: &TestServer, token: &'static str) -> Client {
-    Client::builder(&server.url(FEED), FIXTURE_PARTITIONS)
+fn client_with_token(server: &TestFeed, token: &'static str) -> Client {
+    Client::builder(&server.url_of(FEED), FIXTURE_PARTITIONS)
         .request_hook(move || async move {
             let mut headers = HeaderMap::new();
             headers.insert(
@@ -912,7 +904,7 @@ fn client_with_token(server: &TestServer, token: &'static str) -> Client {
 
 #[tokio::test]
 async fn feed_behind_an_auth_layer_refuses_a_client_without_the_token_with_401() {
-    let server = serve_behind_auth().await;
+    let server = serve_behind_auth();
 
     for client in [
         client(&server, FEED, FIXTURE_PARTITIONS),
@@ -926,7 +918,7 @@ async fn feed_behind_an_auth_layer_refuses_a_client_without_the_token_with_401()
 
 #[tokio::test]
 async fn feed_behind_an_auth_layer_serves_a_client_whose_hook_sends_the_token() {
-    let server = serve_behind_auth().await;
+    let server = serve_behind_auth();
     let client = client_with_token(&server, "secret");
 
     let page = client
@@ -956,9 +948,9 @@ async fn feed_composes_with_other_routes_and_router_state() {
         .route(FEED, feed_route(fixture_log()))
         .nest("/api", feed_router("/audit/feed", audit))
         .with_state(AppState { name: "producer" });
-    let server = TestServer::start(app).await;
+    let server = TestFeed::serve_router(app);
 
-    let name = reqwest::get(server.url("/name"))
+    let name = reqwest::get(server.url_of("/name"))
         .await
         .unwrap()
         .text()

@@ -1,73 +1,13 @@
-//! Shared support for the cross-crate tests: a real HTTP server on a
-//! loopback port, a fixture event log and a client for the server.
+//! Shared support for the cross-crate tests: a fixture event log, and a
+//! client for a server of `zeroeventhub_axum::TestFeed`.
 //!
 //! Use it from a test file with `mod support;`. Only generic helpers live
 //! here; what a single test file needs stays in that file.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-
-use axum::Router;
 use serde_json::json;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use zeroeventhub::{Cursor, Event, client::Client, server::MemoryLog};
-
-/// An axum server on `127.0.0.1` with a port chosen by the OS, shut down
-/// when dropped.
-///
-/// Start it from inside a tokio runtime (a `#[tokio::test]`).
-#[derive(Debug)]
-pub(crate) struct TestServer {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl TestServer {
-    /// Binds `127.0.0.1:0` and serves `router` in a spawned task.
-    pub(crate) async fn start(router: Router) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("the bound address");
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    // A dropped sender also means: shut down.
-                    let _ = signal.await;
-                })
-                .await
-                .expect("the test server failed");
-        });
-        TestServer {
-            addr,
-            shutdown: Some(shutdown),
-            task,
-        }
-    }
-
-    /// The address the server listens on.
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The absolute URL of `path` (which starts with `/`) on this server.
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        // Stop accepting connections and close the idle ones...
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        // ...and do not wait for responses still streaming: end the task.
-        self.task.abort();
-    }
-}
+use zeroeventhub_axum::TestFeed;
 
 /// The partition count of [`fixture_log`].
 pub(crate) const FIXTURE_PARTITIONS: u32 = 3;
@@ -132,6 +72,6 @@ pub(crate) fn first_cursors(partition_count: u32) -> Vec<Cursor> {
 
 /// A client of the feed at `path` on `server`, assuming `partition_count`
 /// partitions.
-pub(crate) fn client(server: &TestServer, path: &str, partition_count: u32) -> Client {
-    Client::new(&server.url(path), partition_count).expect("a valid feed URL")
+pub(crate) fn client(server: &TestFeed, path: &str, partition_count: u32) -> Client {
+    Client::new(&server.url_of(path), partition_count).expect("a valid feed URL")
 }

@@ -106,7 +106,8 @@ where
     log.migrate().await.unwrap();
     let published: Vec<Event> = (0..BEFORE + WHILE).map(event).collect();
     log.publish(&published[..BEFORE as usize]).await.unwrap();
-    let (url, server) = support::serve(log.clone(), PARTITIONS).await;
+    let server = zeroeventhub_axum::TestFeed::serve(log.clone());
+    let url = server.url().to_owned();
     let appending = tokio::spawn({
         let log = log.clone();
         let rest = published[BEFORE as usize..].to_vec();
@@ -151,7 +152,7 @@ where
         .expect("hangs");
     a.unwrap();
     b.unwrap();
-    server.abort();
+    drop(server);
 
     // Exactly once, in order per partition.
     let applied = DB::applied(&first).await;

@@ -294,14 +294,15 @@ async fn data_written_with_newlines_by_another_tool_is_served_on_one_line<DB: Ba
             .await
             .unwrap();
     }
-    let (url, server) = support::serve(log, 1).await;
+    let server = zeroeventhub_axum::TestFeed::serve(log);
+    let url = server.url().to_owned();
     let client = zeroeventhub::client::Client::new(&url, 1).unwrap();
     let page = client
         .fetch(&[Cursor::first(0)])
         .page()
         .await
         .expect("the feed decodes");
-    server.abort();
+    drop(server);
     let received: Vec<serde_json::Value> = page
         .events()
         .iter()

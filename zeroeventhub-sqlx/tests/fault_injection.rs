@@ -213,13 +213,14 @@ async fn produce<DB: AppliedDb>(
     EventLog<DB>,
     Vec<Event>,
     String,
-    tokio::task::JoinHandle<()>,
+    zeroeventhub_axum::TestFeed,
 ) {
     let log = EventLog::new(pool, partition_count);
     log.migrate().await.unwrap();
     let events = support::numbered_events(partition_count, per_partition);
     log.publish(&events).await.unwrap();
-    let (url, server) = support::serve(log.clone(), partition_count).await;
+    let server = zeroeventhub_axum::TestFeed::serve(log.clone());
+    let url = server.url().to_owned();
     (log, events, url, server)
 }
 
@@ -348,7 +349,7 @@ async fn killed_and_restarted<DB: AppliedDb>(
         .await
         .expect("the last consumer hangs")
         .unwrap();
-    server.abort();
+    drop(server);
 
     assert_exactly_once(&consumer, &events, PARTITIONS).await;
 }
@@ -435,7 +436,7 @@ async fn two_processes<DB: AppliedDb>(
         .expect("process B hangs")
         .unwrap();
     assert!(status.success(), "process B failed: {status}");
-    server.abort();
+    drop(server);
 
     assert_exactly_once(&consumer, &all, PARTITIONS).await;
     // The first events were applied by A, the next ones by B.

@@ -170,7 +170,8 @@ where
     let log = EventLog::new(pool.clone(), PARTITIONS);
     log.migrate().await.unwrap();
     log.publish(&numbered(0..10)).await.unwrap();
-    let (url, server) = support::serve(log.clone(), PARTITIONS).await;
+    let server = zeroeventhub_axum::TestFeed::serve(log.clone());
+    let url = server.url().to_owned();
 
     // Alone, the first member takes every partition.
     let m0 = start(&pool, &url, "m0");
@@ -196,7 +197,7 @@ where
         let _ = member.stop.take().unwrap().send(());
         member.task.await.unwrap();
     }
-    server.abort();
+    drop(server);
 
     let applied = DB::applied(&pool).await;
     support::assert_exactly_once(&numbered(0..30), &applied, PARTITIONS);

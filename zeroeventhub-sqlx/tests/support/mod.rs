@@ -49,28 +49,6 @@ pub async fn sqlite_pool_at(path: &std::path::Path) -> Pool<Sqlite> {
         .expect("open the SQLite database")
 }
 
-/// Serves `reader` as a feed at `/feed` on `127.0.0.1` with a port chosen
-/// by the OS; returns the feed's URL and the server task (abort it to stop).
-pub async fn serve<R: DataReader>(
-    reader: R,
-    partition_count: u32,
-) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let url = format!("http://{}/feed", listener.local_addr().expect("address"));
-    let app = zeroeventhub_axum::feed_router(
-        "/feed",
-        zeroeventhub_axum::Feed::new(reader, partition_count),
-    );
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .await
-            .expect("the test server failed");
-    });
-    (url, task)
-}
-
 /// Runs `count` futures made by `make` at once, each in a task of its own
 /// (as separate processes would), and panics if one fails.
 pub async fn all_at_once<F, Fut, E>(count: usize, make: F)
