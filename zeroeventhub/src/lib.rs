@@ -15,8 +15,11 @@
 //!   producers with errors naming the bad parameter;
 //! - [`Page`], a response sorted for exactly-once processing, and
 //!   [`EventReceiver`] for those who prefer callbacks;
-//! - [`client`], the streaming HTTP client (feature `client`);
-//! - [`runtime`], the consumer loop that gets exactly-once right (feature
+//! - [`client`], the streaming HTTP client (feature `client`), with a
+//!   request builder (`client.fetch(&cursors).page_size_hint(100).page()`),
+//!   and `blocking`, the same without async (feature `blocking`);
+//! - [`runtime`], the consumer loop that gets exactly-once right, with
+//!   consumer groups and an in-memory cursor store for tests (feature
 //!   `runtime`);
 //! - [`server`], the producer's [`DataReader`](server::DataReader) trait and
 //!   response encoder (feature `server`); mount it with `zeroeventhub-axum`.

@@ -218,3 +218,22 @@ fn reachable_url() -> Option<String> {
     eprintln!("skipped: PostgreSQL not reachable at {url} (set ZEH_PG_URL): {reason}");
     None
 }
+
+/// Asserts that `stored` (the rows of one partition, in id order, in the
+/// form the caller compares) is `expected`: every event exactly once, in
+/// feed order; a failure names the first row that differs.
+pub(crate) fn assert_rows_in_order<T: PartialEq + std::fmt::Debug>(
+    partition: u32,
+    stored: &[T],
+    expected: &[T],
+) {
+    assert!(
+        stored == expected,
+        "partition {partition}: {} rows, first difference at {:?}",
+        stored.len(),
+        stored
+            .iter()
+            .zip(expected)
+            .position(|(stored, expected)| stored != expected)
+    );
+}

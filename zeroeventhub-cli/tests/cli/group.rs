@@ -7,7 +7,7 @@
 use std::{os::unix::process::ExitStatusExt, thread, time::Duration};
 
 use crate::{
-    db::TestDb,
+    db::{TestDb, assert_rows_in_order},
     support::{Lines, Running, Serve, stderr_of, zeh, zeh_process},
 };
 
@@ -137,15 +137,7 @@ fn follow_store_group_of_three_killed_at_random_holds_every_event_once_and_share
         let expected: Vec<String> = (0..EVENTS_PER_PARTITION)
             .map(|i| data(partition, i))
             .collect();
-        assert!(
-            stored == expected,
-            "partition {partition}: {} rows, first difference at {:?}",
-            stored.len(),
-            stored
-                .iter()
-                .zip(&expected)
-                .position(|(stored, expected)| stored != expected)
-        );
+        assert_rows_in_order(partition, &stored, &expected);
     }
     // Printed after each commit: together, about every event (a process
     // killed between its commit and its print leaves a few out).

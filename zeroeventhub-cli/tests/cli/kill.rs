@@ -5,7 +5,7 @@
 use std::{os::unix::process::ExitStatusExt, thread, time::Duration};
 
 use crate::{
-    db::TestDb,
+    db::{TestDb, assert_rows_in_order},
     support::{Running, Serve, stderr_of, zeh, zeh_process},
 };
 
@@ -118,15 +118,7 @@ fn killed_at_random_and_restarted(producer: &TestDb, consumer: &TestDb) {
         let expected: Vec<(Option<String>, String)> = (0..EVENTS_PER_PARTITION)
             .map(|i| (Some(format!("{{\"seq\":\"{i}\"}}")), data(partition, i)))
             .collect();
-        assert!(
-            stored == expected,
-            "partition {partition}: {} rows, first difference at {:?}",
-            stored.len(),
-            stored
-                .iter()
-                .zip(&expected)
-                .position(|(stored, expected)| stored != expected)
-        );
+        assert_rows_in_order(partition, &stored, &expected);
     }
     let end = EVENTS_PER_PARTITION.to_string();
     assert_eq!(

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::Client;
 use crate::{
-    Cursor, FeedLine, FeedRequest, HeaderSelection, Page,
+    FeedLine, Page,
     client::{
         Error,
         request::{
@@ -21,40 +21,13 @@ use crate::{
 /// How many bytes of the body are read at a time.
 const READ_SIZE: usize = 64 * 1024;
 
-/// A blocking request for a page of the feed; made by [`Client::fetch`].
-///
-/// The same parameters as the async [`FetchBuilder`](crate::client::FetchBuilder).
-#[must_use = "a request does nothing until it is sent"]
-#[derive(Debug)]
-pub struct FetchBuilder<'a> {
-    client: &'a Client,
-    request: FeedRequest,
-}
+/// A blocking request for a page of the feed; made by [`Client::fetch`]:
+/// the async client's builder, with the same parameters
+/// ([`page_size_hint`](crate::client::FetchBuilder::page_size_hint),
+/// [`headers`](crate::client::FetchBuilder::headers)), sent without async.
+pub type FetchBuilder<'a> = crate::client::FetchBuilder<'a, Client>;
 
-impl<'a> FetchBuilder<'a> {
-    pub(super) fn new(client: &'a Client, cursors: &[Cursor]) -> Self {
-        let request = FeedRequest::new(client.partition_count(), cursors.to_vec());
-        FetchBuilder { client, request }
-    }
-
-    /// `pagesizehint`: about how many events the whole response should
-    /// hold at most (`0` leaves it to the producer, as not setting it does).
-    pub fn page_size_hint(mut self, hint: u32) -> Self {
-        self.request.page_size_hint = Some(hint);
-        self
-    }
-
-    /// `headers`: which event headers to ask for (none by default).
-    pub fn headers(mut self, headers: HeaderSelection) -> Self {
-        self.request.headers = headers;
-        self
-    }
-
-    /// The request as it will be sent.
-    pub fn request(&self) -> &FeedRequest {
-        &self.request
-    }
-
+impl FetchBuilder<'_> {
     /// Sends the request and returns an iterator of the response's lines,
     /// decoded as the body arrives. A `204 No Content` or an empty body
     /// gives no line.

@@ -101,7 +101,7 @@ impl Client {
     /// builder, then [`send`](FetchBuilder::send) it for an iterator of
     /// lines or ask for the whole [`page`](FetchBuilder::page).
     pub fn fetch(&self, cursors: &[Cursor]) -> FetchBuilder<'_> {
-        FetchBuilder::new(self, cursors)
+        FetchBuilder::new(self, self.partition_count(), cursors)
     }
 }
 

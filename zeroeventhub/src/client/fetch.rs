@@ -13,7 +13,8 @@ use super::{
 };
 use crate::{Cursor, FeedRequest, HeaderSelection, Page, ndjson::Decoder, ndjson::FeedLinesExt};
 
-/// A request for a page of the feed; made by [`Client::fetch`].
+/// A request for a page of the feed; made by [`Client::fetch`] (and, as
+/// `FetchBuilder<'_, blocking::Client>`, by the blocking client's `fetch`).
 ///
 /// Set the optional parameters, then [`send`](FetchBuilder::send) for the
 /// lines as they arrive, or [`page`](FetchBuilder::page) for the whole
@@ -36,14 +37,16 @@ use crate::{Cursor, FeedRequest, HeaderSelection, Page, ndjson::Decoder, ndjson:
 /// ```
 #[must_use = "a request does nothing until it is sent"]
 #[derive(Debug)]
-pub struct FetchBuilder<'a> {
-    client: &'a Client,
-    request: FeedRequest,
+pub struct FetchBuilder<'a, C = Client> {
+    pub(crate) client: &'a C,
+    pub(crate) request: FeedRequest,
 }
 
-impl<'a> FetchBuilder<'a> {
-    pub(super) fn new(client: &'a Client, cursors: &[Cursor]) -> Self {
-        let request = FeedRequest::new(client.partition_count(), cursors.to_vec());
+impl<'a, C> FetchBuilder<'a, C> {
+    /// A request for `cursors` of a feed of `partition_count` partitions,
+    /// sent by `client`.
+    pub(crate) fn new(client: &'a C, partition_count: u32, cursors: &[Cursor]) -> Self {
+        let request = FeedRequest::new(partition_count, cursors.to_vec());
         FetchBuilder { client, request }
     }
 
@@ -64,7 +67,9 @@ impl<'a> FetchBuilder<'a> {
     pub fn request(&self) -> &FeedRequest {
         &self.request
     }
+}
 
+impl FetchBuilder<'_, Client> {
     /// Sends the request and returns the lines of the response as they
     /// arrive. A `204 No Content` or an empty body is an empty stream.
     ///

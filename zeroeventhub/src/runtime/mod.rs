@@ -5,7 +5,9 @@
 //! of `zeroeventhub-sqlx`) and a [`Handler`] that applies one event inside
 //! the store's transaction; a [`Consumer`] does the rest: fetching,
 //! committing effects and cursors together, pacing, retries with back-off,
-//! partition leases across processes, and graceful shutdown.
+//! partition leases across processes, consumer groups that share the
+//! partitions, and graceful shutdown. [`MemoryCursorStore`] is a store in
+//! memory, to test a handler without a database.
 
 mod backoff;
 mod config;

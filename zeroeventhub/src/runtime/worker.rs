@@ -120,7 +120,7 @@ where
                 Ok(Ok(cursor)) => {
                     if held.is_none() {
                         shared.group.claimed();
-                        tracing::info!(cursor = cursor.as_str(), "partition claimed");
+                        tracing::debug!(cursor = cursor.as_str(), "partition claimed");
                     }
                     last_holder = None;
                     *held = Some((cursor, Instant::now()));
