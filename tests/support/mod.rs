@@ -3,11 +3,17 @@
 //!
 //! Use it from a test file with `mod support;`. Only generic helpers live
 //! here; what a single test file needs stays in that file.
+//!
+//! Harnesses shared by a group of test files are submodules: [`feeds`]
+//! (`client_*.rs`) and [`python`] (`interop_*.rs`).
 #![allow(dead_code)]
 
 use serde_json::json;
 use zeroeventhub::{Cursor, Event, client::Client, server::MemoryLog};
 use zeroeventhub_axum::TestFeed;
+
+pub(crate) mod feeds;
+pub(crate) mod python;
 
 /// The partition count of [`fixture_log`].
 pub(crate) const FIXTURE_PARTITIONS: u32 = 3;

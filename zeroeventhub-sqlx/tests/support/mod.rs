@@ -12,6 +12,8 @@ use sqlx::{
 use tempfile::TempDir;
 use zeroeventhub::{FeedLine, FeedRequest, server::DataReader};
 
+pub mod runtime_harness;
+
 /// A generous bound, only so that a broken test fails instead of hanging.
 pub const NO_HANG: Duration = Duration::from_secs(60);
 

@@ -27,7 +27,7 @@ pub fn position_cursor(partition_id: u32, position: u64) -> Cursor {
 /// assert_eq!(parse_position(&Cursor::new(0, "4").unwrap(), 9).unwrap(), 4);
 /// assert!(parse_position(&Cursor::new(0, "10").unwrap(), 9).is_err());
 /// assert!(parse_position(&Cursor::new(0, "+4").unwrap(), 9).is_err());
-/// assert!(parse_position(&Cursor::new(0, "04").unwrap(), 9).is_err());
+/// assert_eq!(parse_position(&Cursor::new(0, "04").unwrap(), 9).unwrap(), 4);
 /// ```
 pub fn parse_position(cursor: &Cursor, end: u64) -> Result<u64, ReadError> {
     if cursor.is_first() {
@@ -37,8 +37,12 @@ pub fn parse_position(cursor: &Cursor, end: u64) -> Result<u64, ReadError> {
         return Ok(end);
     }
     let text = cursor.as_str();
-    // The one rule for integers: digits, no sign, no leading zero.
-    crate::request::decimal(text)
+    // A cursor is the producer's own text, not a request parameter: as the
+    // Python reference does, "004" is position 4 (digits only, no sign).
+    text.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u64>().ok())
+        .flatten()
         .filter(|&position| position <= end)
         .ok_or_else(|| {
             ReadError::bad_request(format!(
