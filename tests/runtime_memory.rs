@@ -206,3 +206,43 @@ async fn two_members_of_one_name_share_the_partitions() {
     assert_eq!(holders(&store, 4).await, ["", "", "", ""]);
     assert_eq!(store.committed().len(), 20);
 }
+
+/// A page handler sees the checkpoint that covers each event: with
+/// `MemoryLog`, the position just after it.
+struct Keyed;
+
+impl Handler<MemoryTransaction<(u64, String)>> for Keyed {
+    async fn handle(
+        &self,
+        _: &mut MemoryTransaction<(u64, String)>,
+        _: &Event,
+    ) -> Result<(), BoxError> {
+        Err("the page handler does the work".into())
+    }
+
+    async fn handle_page(
+        &self,
+        transaction: &mut MemoryTransaction<(u64, String)>,
+        page: &zeroeventhub::Page,
+    ) -> Result<(), BoxError> {
+        for (event, checkpoint) in page.covered() {
+            let (_, n) = number(event)?;
+            transaction.push((n, checkpoint.as_str().to_owned()));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_page_handler_gets_the_checkpoint_covering_each_event() {
+    let feed = TestFeed::serve(log_of(1, 7));
+    let store = MemoryCursorStore::new();
+    let client = Client::new(feed.url(), 1).unwrap();
+    let consumer = Consumer::new(client, store.clone(), Keyed, config());
+    tokio::time::timeout(NO_HANG, consumer.run(std::future::pending()))
+        .await
+        .expect("caught up in time")
+        .expect("the consumer succeeds");
+    let expected: Vec<(u64, String)> = (0..7).map(|n| (n, (n + 1).to_string())).collect();
+    assert_eq!(store.committed(), expected);
+}

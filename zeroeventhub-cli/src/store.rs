@@ -17,7 +17,7 @@ use std::{fmt::Write as _, sync::Mutex};
 use anyhow::{Context, anyhow};
 use tokio::sync::watch;
 use zeroeventhub::{
-    BoxError, ErrorChain, Event, FeedLine,
+    BoxError, ErrorChain, Event, FeedLine, Page,
     client::Client,
     runtime::{Consumer, ConsumerConfig, ConsumerError, Handler, StartFrom},
 };
@@ -161,6 +161,16 @@ pub(crate) trait EventsTable: Backend {
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
+/// Writing a page's events: the handler's one statement for a page and
+/// for an event alone.
+trait Insert<DB: sqlx::Database> {
+    fn insert(
+        &self,
+        transaction: &mut Transaction<'static, DB>,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
 /// `Handler` and `EventsTable` for a database: the SQL is the same on
 /// both, the types are not.
 macro_rules! events_table {
@@ -195,13 +205,28 @@ macro_rules! events_table {
                 transaction: &mut Transaction<'static, $db>,
                 event: &Event,
             ) -> Result<(), BoxError> {
-                self.handle_page(transaction, std::slice::from_ref(event))
-                    .await
+                self.insert(transaction, std::slice::from_ref(event)).await
             }
 
+            async fn handle_page(
+                &self,
+                transaction: &mut Transaction<'static, $db>,
+                page: &Page,
+            ) -> Result<(), BoxError> {
+                self.insert(transaction, page.events()).await
+            }
+
+            fn committed(&self, events: &[Event]) {
+                if let Err(error) = self.print(events) {
+                    let _ = self.failed.send(Some(error.to_string()));
+                }
+            }
+        }
+
+        impl Insert<$db> for Writer {
             // Multi-row INSERTs: one round trip to the database per
             // thousand events, not one per event.
-            async fn handle_page(
+            async fn insert(
                 &self,
                 transaction: &mut Transaction<'static, $db>,
                 events: &[Event],
@@ -216,12 +241,6 @@ macro_rules! events_table {
                     insert.build().execute(&mut **transaction).await?;
                 }
                 Ok(())
-            }
-
-            fn committed(&self, events: &[Event]) {
-                if let Err(error) = self.print(events) {
-                    let _ = self.failed.send(Some(error.to_string()));
-                }
             }
         }
     };

@@ -32,7 +32,7 @@ use tokio::{
     time::Instant,
 };
 use zeroeventhub::{
-    BoxError, Cursor, Event,
+    BoxError, Cursor, Event, Page,
     client::Client,
     runtime::{Consumer, ConsumerConfig, ConsumerError, Handler},
 };
@@ -405,8 +405,9 @@ impl<DB: AppliedDb> Handler<Transaction<'static, DB>> for PageRecorder {
     async fn handle_page(
         &self,
         transaction: &mut Transaction<'static, DB>,
-        events: &[Event],
+        page: &Page,
     ) -> Result<(), BoxError> {
+        let events = page.events();
         self.pages.lock().unwrap().push(events.len());
         let poison = self.events.state.poison.as_deref();
         if events.iter().any(|event| Some(event.data_json()) == poison) {

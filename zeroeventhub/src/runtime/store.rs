@@ -2,7 +2,7 @@
 
 use std::{future::Future, time::Duration};
 
-use crate::{BoxError, Cursor, Event};
+use crate::{BoxError, Cursor, Event, Page};
 
 /// The consumer's database as the runtime sees it: cursors per
 /// (consumer name, partition), transactions, and leases that make one
@@ -150,7 +150,10 @@ pub trait Handler<Tx: Send>: Send + Sync + 'static {
         event: &Event,
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
-    /// Applies the covered events of one page (never none), in order.
+    /// Applies the covered events of one page (never none), in order:
+    /// [`page.events()`](Page::events), each with the checkpoint that
+    /// covers it in [`page.covered()`](Page::covered) (an idempotency key,
+    /// or a name for an event in a log).
     ///
     /// The default calls [`handle`](Handler::handle) for each event.
     /// Override it to write a page in bulk, for example with one multi-row
@@ -166,10 +169,10 @@ pub trait Handler<Tx: Send>: Send + Sync + 'static {
     fn handle_page(
         &self,
         transaction: &mut Tx,
-        events: &[Event],
+        page: &Page,
     ) -> impl Future<Output = Result<(), BoxError>> + Send {
         async move {
-            for (index, event) in events.iter().enumerate() {
+            for (index, event) in page.events().iter().enumerate() {
                 if let Err(error) = self.handle(transaction, event).await {
                     return Err(Box::new(EventFailed { index, error }) as BoxError);
                 }

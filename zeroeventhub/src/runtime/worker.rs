@@ -362,7 +362,7 @@ where
                 .await
                 .map(|(index, error)| (Some(index), error))
         } else {
-            let applied = handler.handle_page(&mut transaction, events).await;
+            let applied = handler.handle_page(&mut transaction, page).await;
             applied
                 .err()
                 .map(|error| match error.downcast::<EventFailed>() {

@@ -19,7 +19,7 @@ use std::{
 use anyhow::{Context, ensure};
 use tokio::sync::Notify;
 use zeroeventhub::{
-    BoxError, Event,
+    BoxError, Event, Page,
     client::Client,
     runtime::{ConsumerConfig, Handler},
 };
@@ -86,13 +86,23 @@ impl Handler<Transaction<'static, Sqlite>> for Apply {
         transaction: &mut Transaction<'static, Sqlite>,
         event: &Event,
     ) -> Result<(), BoxError> {
-        self.handle_page(transaction, std::slice::from_ref(event))
-            .await
+        self.insert(transaction, std::slice::from_ref(event)).await
     }
 
     /// A whole page in multi-row INSERTs, as a handler that cares for
     /// speed writes it.
     async fn handle_page(
+        &self,
+        transaction: &mut Transaction<'static, Sqlite>,
+        page: &Page,
+    ) -> Result<(), BoxError> {
+        self.insert(transaction, page.events()).await
+    }
+}
+
+impl Apply {
+    /// Writes `events` in multi-row INSERTs.
+    async fn insert(
         &self,
         transaction: &mut Transaction<'static, Sqlite>,
         events: &[Event],
