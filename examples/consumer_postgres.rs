@@ -14,7 +14,7 @@ use std::time::Duration;
 use zeroeventhub::{
     BoxError, Event,
     client::Client,
-    runtime::{Consumer, ConsumerConfig, Handler},
+    consumer::{Consumer, ConsumerConfig, Handler},
     server::MemoryLog,
 };
 use zeroeventhub_sqlx::SqlCursorStore;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use zeroeventhub::{
     BoxError, Event,
     client::Client,
-    runtime::{ConsumerConfig, Handler},
+    consumer::{ConsumerConfig, Handler},
 };
 use zeroeventhub_sqlx::{
     SqliteEventLog, consume,

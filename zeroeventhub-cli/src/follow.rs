@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use zeroeventhub::{
     FeedLine, Page,
     client::{self, Client, FetchBuilder},
-    runtime::Backoff,
+    consumer::Backoff,
 };
 
 use crate::{

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use zeroeventhub::{
     BoxError, ErrorChain, Event, FeedLine, Page,
     client::Client,
-    runtime::{Consumer, ConsumerConfig, ConsumerError, Handler, StartFrom},
+    consumer::{Consumer, ConsumerConfig, ConsumerError, Handler, StartFrom},
 };
 use zeroeventhub_sqlx::{
     Backend, SqlCursorStore,

@@ -5,7 +5,7 @@ use std::future::Future;
 use sqlx::{Pool, Transaction};
 use zeroeventhub::{
     client::Client,
-    runtime::{Consumer, ConsumerConfig, Handler},
+    consumer::{Consumer, ConsumerConfig, Handler},
 };
 
 use crate::{Error, SqlCursorStore, backend::Backend};
@@ -40,7 +40,7 @@ use crate::{Error, SqlCursorStore, backend::Backend};
 /// ```
 /// use std::time::Duration;
 /// use sqlx::{Sqlite, Transaction, sqlite::SqlitePool};
-/// use zeroeventhub::{client::Client, runtime::{ConsumerConfig, Handler}, BoxError, Event};
+/// use zeroeventhub::{client::Client, consumer::{ConsumerConfig, Handler}, BoxError, Event};
 /// use zeroeventhub_sqlx::{EventLog, consume};
 ///
 /// /// Applies one event: here, remembers its data.

@@ -1,7 +1,7 @@
 //! The crate's error.
 
 #[cfg(feature = "consumer")]
-use zeroeventhub::runtime::ConsumerError;
+use zeroeventhub::consumer::ConsumerError;
 #[cfg(feature = "producer")]
 use zeroeventhub::server::UnknownPartition;
 

@@ -10,7 +10,7 @@
 //! - **Consumers** keep their cursors in a [`SqlCursorStore`], in their own
 //!   database, saved in the same transaction as the effects of the events.
 //!   [`consume`] runs the core's consumer runtime on it: implement a
-//!   [`Handler`](zeroeventhub::runtime::Handler) that receives the sqlx
+//!   [`Handler`](zeroeventhub::consumer::Handler) that receives the sqlx
 //!   transaction, and every event is applied exactly once, whatever
 //!   crashes when.
 //!

@@ -13,7 +13,7 @@ use support::NO_HANG;
 use zeroeventhub::{
     BoxError, Cursor, Event,
     client::Client,
-    runtime::{ConsumerConfig, Handler},
+    consumer::{ConsumerConfig, Handler},
 };
 use zeroeventhub_sqlx::{Backend, EventLog, SqlCursorStore, consume};
 

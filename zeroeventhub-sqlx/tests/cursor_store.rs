@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::Pool;
 use zeroeventhub::{
     Cursor,
-    runtime::{Claim, CursorStore, Lease},
+    consumer::{Claim, CursorStore, Lease},
 };
 use zeroeventhub_sqlx::{Backend, SqlCursorStore};
 

@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 use zeroeventhub::{
     BoxError, Cursor, Event,
     client::Client,
-    runtime::{Claim, ConsumerConfig, CursorStore, Handler, Lease},
+    consumer::{Claim, ConsumerConfig, CursorStore, Handler, Lease},
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};
 

@@ -17,7 +17,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use zeroeventhub::{
     BoxError, Event,
     client::Client,
-    runtime::{Claim, Consumer, ConsumerConfig, CursorStore, Handler, Lease},
+    consumer::{Claim, Consumer, ConsumerConfig, CursorStore, Handler, Lease},
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};
 

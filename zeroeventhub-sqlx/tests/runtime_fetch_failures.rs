@@ -24,7 +24,7 @@ use support::{
 };
 use zeroeventhub::{
     client::Client,
-    runtime::{ConsumerConfig, ConsumerError, OnUnauthorized},
+    consumer::{ConsumerConfig, ConsumerError, OnUnauthorized},
 };
 
 on_both_databases!(

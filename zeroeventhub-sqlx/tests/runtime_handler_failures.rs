@@ -17,7 +17,7 @@ use support::{
         assert_dead_lettered, config, data_of, run, stored,
     },
 };
-use zeroeventhub::runtime::{ConsumerConfig, OnHandlerError};
+use zeroeventhub::consumer::{ConsumerConfig, OnHandlerError};
 
 on_both_databases!(
     a_poison_event_halts_its_partition_only_and_is_retried,

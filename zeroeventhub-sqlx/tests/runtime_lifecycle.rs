@@ -21,7 +21,7 @@ use support::{
 use tokio::sync::Notify;
 use zeroeventhub::{
     Cursor, Event,
-    runtime::{Claim, ConsumerConfig, CursorStore, Lease, StartFrom},
+    consumer::{Claim, ConsumerConfig, CursorStore, Lease, StartFrom},
 };
 use zeroeventhub_sqlx::SqlCursorStore;
 

@@ -18,9 +18,9 @@
 //! - [`client`], the streaming HTTP client (feature `client`), with a
 //!   request builder (`client.fetch(&cursors).page_size_hint(100).page()`),
 //!   and `blocking`, the same without async (feature `blocking`);
-//! - [`runtime`], the consumer loop that gets exactly-once right, with
+//! - [`consumer`], the consumer loop that gets exactly-once right, with
 //!   consumer groups and an in-memory cursor store for tests (feature
-//!   `runtime`);
+//!   `consumer`);
 //! - [`server`], the producer's [`DataReader`](server::DataReader) trait and
 //!   response encoder (feature `server`); mount it with `zeroeventhub-axum`.
 //!
@@ -61,7 +61,7 @@
 //! | `client` | yes | [`client`]: the streaming reqwest client |
 //! | `blocking` | no | `blocking`: the same client without async (`reqwest::blocking`) |
 //! | `server` | no | [`server`]: the producer-side `DataReader` trait and response encoder |
-//! | `runtime` | no | [`runtime`]: the consumer loop, exactly once, for any database (tokio) |
+//! | `consumer` | no | [`consumer`]: the consumer loop, exactly once, for any database (tokio) |
 //! | `default-tls` | no | reqwest's default TLS stack, for `https://` feeds (or enable TLS on your own `reqwest` dependency) |
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
@@ -79,8 +79,8 @@ mod request;
 pub mod blocking;
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "runtime")]
-pub mod runtime;
+#[cfg(feature = "consumer")]
+pub mod consumer;
 #[cfg(feature = "server")]
 pub mod server;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::Transaction;
 use zeroeventhub::{
     Cursor,
-    runtime::{Claim, CursorStore, Lease, Member},
+    consumer::{Claim, CursorStore, Lease, Member},
 };
 
 use super::SqlCursorStore;

@@ -23,7 +23,7 @@ pub const MEMBERS_TABLE: &str = "zeh_consumer_members";
 
 /// A consumer's cursors, kept in its own database and saved in the same
 /// transaction as the effects of the events: the
-/// [`CursorStore`](zeroeventhub::runtime::CursorStore) of the consumer
+/// [`CursorStore`](zeroeventhub::consumer::CursorStore) of the consumer
 /// runtime, and plain helpers for a loop of your own.
 ///
 /// # Tables
@@ -46,9 +46,9 @@ pub const MEMBERS_TABLE: &str = "zeh_consumer_members";
 /// # Leases and fencing
 ///
 /// The runtime works on a partition only while it holds its lease:
-/// [`claim`](zeroeventhub::runtime::CursorStore::claim) takes the lease
+/// [`claim`](zeroeventhub::consumer::CursorStore::claim) takes the lease
 /// when nobody holds it, when it expired, or renews it when it is already
-/// ours, in one atomic upsert. [`save_cursor`](zeroeventhub::runtime::CursorStore::save_cursor)
+/// ours, in one atomic upsert. [`save_cursor`](zeroeventhub::consumer::CursorStore::save_cursor)
 /// first renews the lease *inside the page's transaction* with an
 /// `UPDATE ... WHERE owner = ours`, which row-locks the lease until commit,
 /// and stores nothing (returning `false`) when another owner took it over:
@@ -57,7 +57,7 @@ pub const MEMBERS_TABLE: &str = "zeh_consumer_members";
 ///
 /// # SQLite
 ///
-/// [`begin`](zeroeventhub::runtime::CursorStore::begin) starts transactions
+/// [`begin`](zeroeventhub::consumer::CursorStore::begin) starts transactions
 /// with `BEGIN IMMEDIATE`: a page's transaction takes the write lock at
 /// once, so a handler that reads before it writes never fails to upgrade
 /// its lock while another partition commits. Partitions then apply their
@@ -233,7 +233,7 @@ impl<DB: Backend> SqlCursorStore<DB> {
     /// replacing those stored for their partitions: they commit or roll
     /// back with the effects of the events. No lease is checked: for a
     /// loop of your own, with one process per consumer (the runtime uses
-    /// [`save_cursor`](zeroeventhub::runtime::CursorStore::save_cursor),
+    /// [`save_cursor`](zeroeventhub::consumer::CursorStore::save_cursor),
     /// which also checks the lease).
     ///
     /// # Errors

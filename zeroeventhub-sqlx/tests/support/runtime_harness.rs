@@ -34,7 +34,7 @@ use tokio::{
 use zeroeventhub::{
     BoxError, Cursor, Event, Page,
     client::Client,
-    runtime::{Consumer, ConsumerConfig, ConsumerError, Handler},
+    consumer::{Consumer, ConsumerConfig, ConsumerError, Handler},
 };
 use zeroeventhub_sqlx::{EventLog, SqlCursorStore};
 

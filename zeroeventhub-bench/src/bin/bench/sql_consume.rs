@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use zeroeventhub::{
     BoxError, Event, Page,
     client::Client,
-    runtime::{ConsumerConfig, Handler},
+    consumer::{ConsumerConfig, Handler},
 };
 use zeroeventhub_bench::{proc_stats::Proc, workload::PersonNameChanged};
 use zeroeventhub_sqlx::sqlx::{self, QueryBuilder, Sqlite, Transaction};

@@ -1,4 +1,4 @@
-//! The consumer runtime (feature `runtime`): the exactly-once loop, for any
+//! The consumer runtime (feature `consumer`): the exactly-once loop, for any
 //! database.
 //!
 //! Implement [`CursorStore`] for your database (or take the ready-made one
@@ -11,14 +11,14 @@
 
 mod backoff;
 mod config;
-mod consumer;
 mod group;
 mod memory;
+mod run;
 mod store;
 mod worker;
 
 pub use backoff::Backoff;
 pub use config::{ConsumerConfig, OnHandlerError, OnUnauthorized, StartFrom};
-pub use consumer::{Consumer, ConsumerError};
 pub use memory::{LeaseLost, MemoryCursorStore, MemoryTransaction};
+pub use run::{Consumer, ConsumerError};
 pub use store::{Claim, CursorStore, Handler, Lease, Member};

@@ -8,7 +8,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use zeroeventhub::runtime::Backoff;
+/// use zeroeventhub::consumer::Backoff;
 ///
 /// let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
 /// assert!(backoff.next_delay() <= Duration::from_millis(100));

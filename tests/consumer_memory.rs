@@ -9,7 +9,7 @@ use std::{
 use zeroeventhub::{
     BoxError, Cursor, Event,
     client::Client,
-    runtime::{
+    consumer::{
         Claim, Consumer, ConsumerConfig, CursorStore, Handler, Lease, MemoryCursorStore,
         MemoryTransaction,
     },

@@ -9,7 +9,7 @@ use crate::{Cursor, HeaderSelection};
 ///
 /// ```
 /// use std::time::Duration;
-/// use zeroeventhub::runtime::{ConsumerConfig, OnHandlerError};
+/// use zeroeventhub::consumer::{ConsumerConfig, OnHandlerError};
 ///
 /// let config = ConsumerConfig {
 ///     poll_interval: Duration::from_millis(250),
