@@ -44,7 +44,7 @@
 //! | `sqlite` | yes | [`Backend`] for `sqlx::Sqlite` (SQLite bundled) |
 //! | `postgres` | no | [`Backend`] for `sqlx::Postgres` (no TLS: turn on a TLS feature of your own `sqlx` dependency for `sslmode=require`) |
 //! | `producer` | yes | the producer's side: [`EventLog`], [`partition_for`] (the core's `server` feature; no HTTP client) |
-//! | `consumer` | yes | the consumer's side: [`SqlCursorStore`], [`consume`] (the core's `runtime` feature; no HTTP server) |
+//! | `consumer` | yes | the consumer's side: [`SqlCursorStore`], [`consume`] (the core's `consumer` feature; no HTTP server) |
 //!
 //! Both databases can be on at once, and so can both sides. A producer that
 //! wants no HTTP client in its build turns the defaults off:

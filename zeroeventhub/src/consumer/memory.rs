@@ -21,7 +21,7 @@ use crate::Cursor;
 /// ```
 /// use zeroeventhub::{
 ///     BoxError, Event,
-///     runtime::{Handler, MemoryCursorStore, MemoryTransaction},
+///     consumer::{Handler, MemoryCursorStore, MemoryTransaction},
 /// };
 ///
 /// /// The handler under test: keeps the amount of each deposit.
