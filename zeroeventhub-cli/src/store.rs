@@ -12,7 +12,10 @@
 //! partitions; whichever dies when, the events table holds every event up
 //! to the stored cursors exactly once.
 
-use std::{fmt::Write as _, sync::Mutex};
+use std::{
+    fmt::Write as _,
+    sync::{Arc, Mutex},
+};
 
 use anyhow::{Context, anyhow};
 use tokio::sync::watch;
@@ -30,7 +33,7 @@ use crate::{
     Interrupted,
     args::FollowArgs,
     database::{Database, Pool},
-    output::{Output, describe_feed_error},
+    output::{Output, StdoutError, describe_feed_error},
     signal::Signals,
 };
 
@@ -89,7 +92,7 @@ where
 
     let client = Client::new(args.feed.url.as_str(), args.feed.partitions)
         .map_err(|error| anyhow!(describe_feed_error(&error)))?;
-    let (failed, mut failure) = watch::channel(None);
+    let (failed, failure) = watch::channel(None);
     let writer = Writer {
         insert: format!("INSERT INTO {table} (partition_id, headers, data) "),
         out: Mutex::new(Output::stdout()),
@@ -116,10 +119,11 @@ where
     // A first signal: stop after the pages in hand. A failure to print:
     // stop too, and report it.
     let first_signal = signals.wait_for(1);
+    let mut print_failure = failure.clone();
     let shutdown = async move {
         tokio::select! {
             () = first_signal => {}
-            _ = failure.wait_for(Option::is_some) => {}
+            _ = print_failure.wait_for(Option::is_some) => {}
         }
     };
     let outcome = tokio::select! {
@@ -129,7 +133,14 @@ where
     outcome.map_err(|error| match &error {
         ConsumerError::Fetch { error, .. } => anyhow!(describe_feed_error(error)),
         other => anyhow!("{}", ErrorChain(other)),
-    })
+    })?;
+    // Stopped because stdout failed: a closed one ends it quietly (as
+    // `| head` does), any other failure is reported.
+    match failure.borrow().as_deref() {
+        None => Ok(()),
+        Some(StdoutError::Closed) => Err(StdoutError::Closed.into()),
+        Some(failed) => Err(anyhow!("{failed}")),
+    }
 }
 
 /// The handler: writes each page's events to the events table, in the
@@ -139,11 +150,11 @@ pub(crate) struct Writer {
     insert: String,
     out: Mutex<Output>,
     /// Set when printing failed: the consumer then stops.
-    failed: watch::Sender<Option<String>>,
+    failed: watch::Sender<Option<Arc<StdoutError>>>,
 }
 
 impl Writer {
-    fn print(&self, events: &[Event]) -> Result<(), crate::output::StdoutError> {
+    fn print(&self, events: &[Event]) -> Result<(), StdoutError> {
         let mut out = self.out.lock().unwrap_or_else(|poison| poison.into_inner());
         for event in events {
             out.write_line(&FeedLine::Event(event.clone()))?;
@@ -218,7 +229,7 @@ macro_rules! events_table {
 
             fn committed(&self, events: &[Event]) {
                 if let Err(error) = self.print(events) {
-                    let _ = self.failed.send(Some(error.to_string()));
+                    let _ = self.failed.send(Some(Arc::new(error)));
                 }
             }
         }

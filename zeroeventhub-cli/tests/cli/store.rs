@@ -274,6 +274,51 @@ fn follow_store_two_consumers_in_one_database_keep_apart_by_name_and_table() {
     );
 }
 
+/// Like `zeh follow --store ... | head -1`: once nobody reads stdout, the
+/// next page stops it quietly (exit 0), its events stored.
+#[test]
+fn follow_store_into_a_closed_pipe_exits_quietly() {
+    let (producer, consumer) = (TestDb::sqlite(), TestDb::sqlite());
+    append(&producer, FIXTURE);
+    let serve = Serve::start(&[&producer.store(), "--partitions", PARTITIONS]);
+    let mut follower = crate::support::Running::spawn(crate::support::zeh_process(&[
+        "follow",
+        &serve.url,
+        "--partitions",
+        PARTITIONS,
+        "--poll-interval",
+        "20ms",
+        "--store",
+        &consumer.store(),
+    ]));
+    // Read the fixture's lines in a thread (a zeh that does not print
+    // them fails the test instead of hanging it), then close the pipe.
+    let stdout = follower.child.stdout.take().expect("stdout is piped");
+    let (send, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        for _ in 0..fixture_events().len() {
+            let _ = stdout.read_line(&mut line);
+        }
+        let _ = send.send((line.lines().count(), stdout));
+    });
+    let (lines, stdout) = read
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("zeh prints the stored events");
+    assert_eq!(lines, 12);
+    drop(stdout); // like `| head -12`
+    let new_event = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(new_event.path(), "{\"partition\":0,\"data\":\"new\"}\n").unwrap();
+    append(&producer, new_event.path().to_str().unwrap());
+    let status = follower.wait();
+    let stderr = follower.stderr_lines().rest().join("\n");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+    assert_eq!(consumer.events().len(), 13, "the new event is stored");
+}
+
 #[test]
 fn follow_store_refuses_a_store_that_is_not_a_database() {
     let output = zeh()
