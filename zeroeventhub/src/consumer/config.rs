@@ -31,7 +31,10 @@ pub struct ConsumerConfig {
     /// processes of the name. `None` (the default): a fresh identity per
     /// process (`pid…`).
     pub instance: Option<String>,
-    /// The partitions to consume; empty means all of `0..n`.
+    /// The partitions to consume; empty means all of `0..n`. The members
+    /// of a group share these: give them all the same set (a member given
+    /// fewer still counts toward the group's size, and can leave a
+    /// partition unclaimed).
     pub partitions: Vec<u32>,
     /// Where a partition without a stored cursor starts.
     pub start: StartFrom,

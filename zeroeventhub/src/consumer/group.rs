@@ -14,6 +14,9 @@
 //! So a process that started alone and took everything gives partitions
 //! up as others join, and the others take over what a dead member held
 //! once its leases lapse, as a Kafka consumer group rebalances.
+//!
+//! The rule assumes every member consumes the same N partitions: the
+//! shares of members with different sets need not cover them all.
 
 use std::sync::{
     Mutex,
