@@ -12,12 +12,13 @@ use zeroeventhub::server::DataReader;
 /// The path [`TestFeed::serve`] serves its reader at.
 pub const TEST_FEED_PATH: &str = "/feed";
 
-/// A server on `127.0.0.1` with a port chosen by the OS, running on a
-/// thread of its own (with its own tokio runtime), stopped when dropped.
+/// A server on `127.0.0.1` with a port chosen by the OS, stopped when
+/// dropped.
 ///
-/// It needs no runtime from the caller: use it from a `#[tokio::test]` as
-/// from a plain `#[test]` with the blocking client. Dropping it stops the
-/// server at once, cutting off responses still streaming.
+/// Started inside a tokio runtime (a `#[tokio::test]`), it runs as a task
+/// of that runtime; started outside one (a plain `#[test]` with the
+/// blocking client), on a thread with a runtime of its own. Dropping it
+/// stops the server at once, cutting off responses still streaming.
 ///
 /// ```
 /// use zeroeventhub::{Event, server::MemoryLog};
@@ -35,8 +36,7 @@ pub const TEST_FEED_PATH: &str = "/feed";
 pub struct TestFeed {
     addr: SocketAddr,
     url: String,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl TestFeed {
@@ -68,33 +68,35 @@ impl TestFeed {
         listener
             .set_nonblocking(true)
             .expect("a non-blocking listener");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("test-feed-{}", addr.port()))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the test feed");
-                runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                    tokio::select! {
-                        served = axum::serve(listener, router) => {
-                            served.expect("the test feed failed");
-                        }
-                        // A dropped sender also means: stop.
-                        _ = stopped => {}
-                    }
-                });
-                // Dropping the runtime ends every connection still open.
-            })
-            .expect("a thread for the test feed");
+        let server = match tokio::runtime::Handle::try_current() {
+            // In the caller's runtime: what the reader holds (a database
+            // pool, say) lives in that runtime too, and stays usable after
+            // the feed is dropped.
+            Ok(runtime) => Server::Task(runtime.spawn(serve(listener, router, None))),
+            // No runtime (a plain `#[test]`): one of its own, on a thread.
+            Err(_) => {
+                let (stop, stopped) = oneshot::channel::<()>();
+                let thread = std::thread::Builder::new()
+                    .name(format!("test-feed-{}", addr.port()))
+                    .spawn(move || {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("a runtime for the test feed")
+                            .block_on(serve(listener, router, Some(stopped)));
+                        // Dropping the runtime ends every connection still open.
+                    })
+                    .expect("a thread for the test feed");
+                Server::Thread {
+                    stop: Some(stop),
+                    thread: Some(thread),
+                }
+            }
+        };
         TestFeed {
             addr,
             url: format!("http://{addr}"),
-            stop: Some(stop),
-            thread: Some(thread),
+            server,
         }
     }
 
@@ -117,12 +119,49 @@ impl TestFeed {
 
 impl Drop for TestFeed {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        match &mut self.server {
+            // Aborting the task ends the server and its connections.
+            Server::Task(task) => task.abort(),
+            Server::Thread { stop, thread } => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+                if let Some(thread) = thread.take() {
+                    // A server that panicked has already failed its test.
+                    let _ = thread.join();
+                }
+            }
         }
-        if let Some(thread) = self.thread.take() {
-            // A server that panicked has already failed its test loudly.
-            let _ = thread.join();
+    }
+}
+
+/// Where the server runs.
+#[derive(Debug)]
+enum Server {
+    /// A task of the caller's runtime.
+    Task(tokio::task::JoinHandle<()>),
+    /// A runtime of its own on a thread, stopped through `stop`.
+    Thread {
+        stop: Option<oneshot::Sender<()>>,
+        thread: Option<JoinHandle<()>>,
+    },
+}
+
+/// Serves `router` on `listener` until `stopped` completes (or is dropped),
+/// or for ever without it.
+async fn serve(listener: TcpListener, router: Router, stopped: Option<oneshot::Receiver<()>>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+    let stopped = async {
+        match stopped {
+            // A dropped sender also means: stop.
+            Some(stopped) => {
+                let _ = stopped.await;
+            }
+            None => std::future::pending().await,
         }
+    };
+    tokio::select! {
+        served = axum::serve(listener, router) => served.expect("the test feed failed"),
+        () = stopped => {}
     }
 }
