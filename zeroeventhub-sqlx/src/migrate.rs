@@ -52,6 +52,7 @@ fn create_schema(schema: &str) -> String {
 }
 
 /// The schema of a `schema.table` name.
+#[cfg(feature = "producer")]
 pub(crate) fn schema_of(table: &str) -> Option<&str> {
     table.split_once('.').map(|(schema, _)| schema)
 }
