@@ -37,25 +37,29 @@ impl<DB: Backend> CursorStore for SqlCursorStore<DB> {
         lease: &Lease,
     ) -> Result<Claim, Error> {
         let mut connection = self.pool.acquire().await?;
-        let query = lease_query::<DB>(&self.sql.claim, consumer, partition_id, lease);
-        if !DB::fetch_all(&mut connection, query).await?.is_empty() {
-            return Ok(Claim::Claimed);
+        // Refused, the lease was held: by whom? A holder that released it
+        // in between leaves no row, and the claim is tried again.
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let query = lease_query::<DB>(&self.sql.claim, consumer, partition_id, lease);
+            if !DB::fetch_all(&mut connection, query).await?.is_empty() {
+                return Ok(Claim::Claimed);
+            }
+            let query = statement::<DB>(&self.sql.holder)
+                .text(consumer)
+                .int(partition_id.into());
+            if let Some(row) = DB::fetch_all(&mut connection, query).await?.first() {
+                let left_ms = u64::try_from(DB::get_int(row, 1)?).unwrap_or(0);
+                return Ok(Claim::HeldBy {
+                    owner: DB::get_text(row, 0)?,
+                    expires_in: Duration::from_millis(left_ms),
+                });
+            }
         }
-        let query = statement::<DB>(&self.sql.holder)
-            .text(consumer)
-            .int(partition_id.into());
-        let rows = DB::fetch_all(&mut connection, query).await?;
-        let Some(row) = rows.first() else {
-            // Released in between: the next claim will take it.
-            return Ok(Claim::HeldBy {
-                owner: String::new(),
-                expires_in: Duration::ZERO,
-            });
-        };
-        let left_ms = u64::try_from(DB::get_int(row, 1)?).unwrap_or(0);
+        // Taken and given back between every attempt: busy, try later.
         Ok(Claim::HeldBy {
-            owner: DB::get_text(row, 0)?,
-            expires_in: Duration::from_millis(left_ms),
+            owner: "another process (changing hands)".to_owned(),
+            expires_in: Duration::ZERO,
         })
     }
 

@@ -1,6 +1,6 @@
 //! One blocking request, built and sent, and the lines of its response.
 
-use std::{io::Read, marker::PhantomData};
+use std::io::Read;
 
 use http::{StatusCode, header::ACCEPT};
 use serde::de::DeserializeOwned;
@@ -115,7 +115,6 @@ pub struct Lines<D = Box<RawValue>> {
     requested: Requested,
     buffer: Box<[u8]>,
     done: bool,
-    data: PhantomData<fn() -> D>,
 }
 
 impl<D> std::fmt::Debug for Lines<D> {
@@ -139,7 +138,6 @@ impl<D: DeserializeOwned> Lines<D> {
             requested,
             buffer: vec![0; READ_SIZE].into_boxed_slice(),
             done: false,
-            data: PhantomData,
         }
     }
 
