@@ -4,9 +4,10 @@
 //! [`feed_route`] (a [`MethodRouter`] for your own [`Router`]) or
 //! [`feed_router`] (a whole router at one path): give them
 //! [`Feed::new`]`(reader, partition_count)`, or just the reader when it
-//! knows its partition count (an event log: `feed_router("/feed", log)`). Everything else (query
-//! validation, status codes, streaming, aborting a failed response) comes
-//! from the core crate's [`respond`].
+//! knows its partition count (an event log: `feed_router("/feed", log)`).
+//! Everything else (query validation, status codes, streaming, aborting a
+//! failed response, long-polling) comes from the core crate's
+//! [`Feed::respond`]; [`respond`] turns its answer into an axum response.
 //!
 //! | situation | answer |
 //! | --- | --- |
@@ -14,10 +15,35 @@
 //! | reader refuses before the first line ([`ReadError::bad_request`]) | 400 with its message |
 //! | reader fails before the first line | 500, generic text; the cause is logged with `tracing` |
 //! | reader fails after the response started | the body is aborted: the consumer sees an error, never a clean end |
-//! | consumer disconnects | the reader's stream is dropped |
+//! | consumer disconnects | the reader's stream is dropped, also while the request waits |
+//! | `wait=S` and no event after the cursors | held until an event arrives or `S` seconds (capped by [`Feed::with_max_wait`]) pass |
 //!
 //! The route composes like any other: add your state, routes and tower
 //! layers (authentication in front of it, for example).
+//!
+//! # Shutting down
+//!
+//! Long-polling requests are held for up to [`Feed::max_wait`]. Call
+//! [`Feed::shut_down`] when the graceful shutdown begins: the waiting
+//! requests are answered with their checkpoints at once, instead of
+//! holding the shutdown up:
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use zeroeventhub::server::MemoryLog;
+//! use zeroeventhub_axum::{Feed, feed_router};
+//!
+//! let feed = Feed::from(MemoryLog::new(4));
+//! let app: axum::Router = feed_router("/feed", feed.clone());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app)
+//!     .with_graceful_shutdown(async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         feed.shut_down();
+//!     })
+//!     .await
+//! # }
+//! ```
 //!
 //! # Examples
 //!
@@ -60,8 +86,6 @@
 #[cfg(feature = "test-support")]
 mod test_feed;
 
-use std::sync::Arc;
-
 use axum::{
     Router,
     body::Body,
@@ -70,68 +94,30 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
-use zeroeventhub::server::{DataReader, FeedResponse, Partitioned, respond};
+/// The feed a route serves: a reader, its partition count and its
+/// long-polling settings (the core crate's, re-exported).
+pub use zeroeventhub::server::Feed;
+use zeroeventhub::server::{DataReader, FeedResponse};
 
 #[cfg(feature = "test-support")]
 pub use test_feed::{TEST_FEED_PATH, TestFeed};
 
-/// A feed: a [`DataReader`] and the producer's partition count. Cheap to
-/// clone; usable as axum state.
-#[derive(Debug)]
-pub struct Feed<R> {
-    reader: Arc<R>,
-    partition_count: u32,
-}
-
-impl<R> Clone for Feed<R> {
-    fn clone(&self) -> Self {
-        Feed {
-            reader: Arc::clone(&self.reader),
-            partition_count: self.partition_count,
+/// The response to a request for `feed` with this query string (without
+/// the `?`; `None` when the URL has none), as an axum [`Response`]: for
+/// handlers of your own, for example one that checks permissions first.
+pub async fn respond<R: DataReader>(feed: &Feed<R>, query: Option<&str>) -> Response {
+    match feed.respond(query.unwrap_or("")).await {
+        FeedResponse::Refused { status, message } => (status, message).into_response(),
+        FeedResponse::Stream(chunks) => {
+            // An error item makes hyper abort the response, so the
+            // consumer never mistakes a failed response for a whole one.
+            let mut response = Body::from_stream(chunks).into_response();
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(zeroeventhub::server::CONTENT_TYPE),
+            );
+            response
         }
-    }
-}
-
-impl<R: DataReader> Feed<R> {
-    /// A feed of `partition_count` partitions served by `reader`.
-    pub fn new(reader: R, partition_count: u32) -> Self {
-        Feed {
-            reader: Arc::new(reader),
-            partition_count,
-        }
-    }
-
-    /// The feed's partition count.
-    pub fn partition_count(&self) -> u32 {
-        self.partition_count
-    }
-
-    /// The response to a request with this query string (without the
-    /// `?`; `None` when the URL has none). For handlers of your own, for
-    /// example one that checks permissions first.
-    pub async fn respond(&self, query: Option<&str>) -> Response {
-        match respond(&*self.reader, self.partition_count, query.unwrap_or("")).await {
-            FeedResponse::Refused { status, message } => (status, message).into_response(),
-            FeedResponse::Stream(chunks) => {
-                // An error item makes hyper abort the response, so the
-                // consumer never mistakes a failed response for a whole one.
-                let mut response = Body::from_stream(chunks).into_response();
-                response.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static(zeroeventhub::server::CONTENT_TYPE),
-                );
-                response
-            }
-        }
-    }
-}
-
-/// A reader that knows its partition count (an event log such as
-/// `MemoryLog` or zeroeventhub-sqlx's `EventLog`) is a feed by itself.
-impl<R: DataReader + Partitioned> From<R> for Feed<R> {
-    fn from(log: R) -> Self {
-        let partition_count = log.partition_count();
-        Feed::new(log, partition_count)
     }
 }
 
@@ -143,7 +129,7 @@ pub async fn feed_handler<R: DataReader>(
     State(feed): State<Feed<R>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    feed.respond(query.as_deref()).await
+    respond(&feed, query.as_deref()).await
 }
 
 /// A `GET` route serving `feed`, for any router state `S`: an event log

@@ -170,7 +170,7 @@ async fn only_for_admins(
     if headers.get("x-role").is_none_or(|role| role != "admin") {
         return StatusCode::FORBIDDEN.into_response();
     }
-    feed.respond(query.as_deref()).await
+    zeroeventhub_axum::respond(&feed, query.as_deref()).await
 }
 
 #[tokio::test]

@@ -17,6 +17,9 @@ const PAGE_SIZE_HINT: &str = "pagesizehint";
 const HEADERS: &str = "headers";
 /// The `headers` value that selects every header.
 const ALL_HEADERS: &str = "_all";
+/// Query parameter (long-polling extension): how many seconds the producer
+/// may hold a request that finds no new event.
+const WAIT: &str = "wait";
 
 /// One request for a page of a feed: what the consumer sends, what the
 /// producer's [`DataReader`](crate::server::DataReader) receives.
@@ -31,9 +34,10 @@ const ALL_HEADERS: &str = "_all";
 ///     cursors: vec![Cursor::first(0), Cursor::new(1, "1000")?],
 ///     page_size_hint: Some(100),
 ///     headers: HeaderSelection::names(["ce_id", "ce_type"]),
+///     wait: Some(20),
 /// };
 /// let query = request.to_query_string()?;
-/// assert_eq!(query, "n=4&cursor0=_first&cursor1=1000&pagesizehint=100&headers=ce_id%2Cce_type");
+/// assert_eq!(query, "n=4&cursor0=_first&cursor1=1000&pagesizehint=100&headers=ce_id%2Cce_type&wait=20");
 /// assert_eq!(FeedRequest::parse(&query, 4)?, request);
 ///
 /// let error = FeedRequest::parse("n=4&cursor9=_first", 4).unwrap_err();
@@ -55,6 +59,13 @@ pub struct FeedRequest {
     pub page_size_hint: Option<u32>,
     /// `headers`: which event headers to include.
     pub headers: HeaderSelection,
+    /// `wait` (the long-polling extension): when none of the requested
+    /// partitions has an event after its cursor, the producer may hold the
+    /// request this many seconds, answering as soon as one arrives.
+    /// `None` (or `Some(0)`) answers at once. A producer caps it, and one
+    /// without the extension ignores it; the client's read timeout must
+    /// exceed it.
+    pub wait: Option<u32>,
 }
 
 /// Which event headers a consumer asks for (`headers` parameter).
@@ -169,6 +180,7 @@ impl FeedRequest {
             cursors,
             page_size_hint: None,
             headers: HeaderSelection::None,
+            wait: None,
         }
     }
 
@@ -241,6 +253,9 @@ impl FeedRequest {
                 query.append_pair(HEADERS, ALL_HEADERS);
             }
         }
+        if let Some(wait) = self.wait.filter(|&wait| wait > 0) {
+            query.append_pair(WAIT, itoa::Buffer::new().format(wait));
+        }
         Ok(query.finish())
     }
 
@@ -256,6 +271,7 @@ impl FeedRequest {
         let mut count = None;
         let mut page_size_hint = None;
         let mut headers = None;
+        let mut wait = None;
         let mut cursors = Vec::new();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*name {
@@ -264,6 +280,7 @@ impl FeedRequest {
                     set_once(&mut page_size_hint, PAGE_SIZE_HINT, parse_hint(&value)?)?
                 }
                 HEADERS => set_once(&mut headers, HEADERS, value.parse()?)?,
+                WAIT => set_once(&mut wait, WAIT, parse_wait(&value)?)?,
                 _ => {
                     let Some(index) = name.strip_prefix(CURSOR_PREFIX) else {
                         continue;
@@ -328,6 +345,7 @@ impl FeedRequest {
             cursors: parsed,
             page_size_hint: page_size_hint.flatten(),
             headers: headers.unwrap_or_default(),
+            wait: wait.flatten(),
         })
     }
 }
@@ -347,6 +365,18 @@ fn parse_hint(value: &str) -> Result<Option<u32>, RequestError> {
         Some(Ok(0)) => Ok(None),
         Some(Ok(hint)) => Ok(Some(hint)),
         _ => Err(RequestError::InvalidPageSizeHint {
+            value: excerpt(&value, VALUE_CHARS),
+        }),
+    }
+}
+
+/// `wait=0` answers at once, as if absent. Values beyond `u32` are
+/// refused, not saturated: they are malformed, whatever the producer's cap.
+fn parse_wait(value: &str) -> Result<Option<u32>, RequestError> {
+    match decimal(value).map(u32::try_from) {
+        Some(Ok(0)) => Ok(None),
+        Some(Ok(seconds)) => Ok(Some(seconds)),
+        _ => Err(RequestError::InvalidWait {
             value: excerpt(&value, VALUE_CHARS),
         }),
     }
@@ -438,6 +468,15 @@ pub enum RequestError {
         /// The value received (its first 64 characters).
         value: String,
     },
+    /// `wait` is not a non-negative integer of seconds (digits only, no
+    /// sign, no leading zero) that fits in 32 bits.
+    #[error(
+        "parameter wait must be a whole number of seconds in 0..=4294967295 without sign or leading zeros, got {value:?}"
+    )]
+    InvalidWait {
+        /// The value received (its first 64 characters).
+        value: String,
+    },
     /// `headers` is malformed.
     #[error("parameter headers: {reason}")]
     InvalidHeaders {
@@ -460,6 +499,7 @@ impl RequestError {
             | RequestError::InvalidCursor { param, .. } => param,
             RequestError::InvalidPageSizeHint { .. } => PAGE_SIZE_HINT,
             RequestError::InvalidHeaders { .. } => HEADERS,
+            RequestError::InvalidWait { .. } => WAIT,
         }
     }
 

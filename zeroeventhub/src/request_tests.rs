@@ -50,7 +50,7 @@ fn request_minimal_parses() {
 
 #[test]
 fn request_unknown_parameters_are_ignored() {
-    let request = parse("x=1&n=4&cursor=abc&cursorx=1&cursor0=_first&wait=").unwrap();
+    let request = parse("x=1&n=4&cursor=abc&cursorx=1&cursor0=_first&timeout=").unwrap();
     assert_eq!(request.cursors, [Cursor::first(0)]);
 }
 
@@ -108,6 +108,7 @@ fn request_round_trips_through_query_string() {
             ],
             page_size_hint: Some(1000),
             headers: HeaderSelection::names(["ce_id", "ce_type"]),
+            wait: Some(20),
         },
         FeedRequest {
             headers: HeaderSelection::All,
@@ -118,6 +119,17 @@ fn request_round_trips_through_query_string() {
         let query = request.to_query_string().unwrap();
         assert_eq!(parse(&query).unwrap(), request, "{query}");
     }
+}
+
+#[test]
+fn wait_zero_answers_at_once_like_no_wait() {
+    assert_eq!(parse("n=4&cursor0=_first&wait=0").unwrap().wait, None);
+    assert_eq!(parse("n=4&cursor0=_first&wait=60").unwrap().wait, Some(60));
+    let request = FeedRequest {
+        wait: Some(0),
+        ..FeedRequest::new(4, vec![Cursor::first(0)])
+    };
+    assert_eq!(request.to_query_string().unwrap(), "n=4&cursor0=_first");
 }
 
 #[test]

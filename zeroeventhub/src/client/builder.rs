@@ -9,8 +9,10 @@ use reqwest::header::HeaderMap;
 /// The connect timeout of the default `reqwest::Client`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The read timeout (longest silence between two reads) of the default
-/// `reqwest::Client`.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// `reqwest::Client`: longer than the longest wait this crate's producers
+/// allow by default (60 s), so that a long-polling request is never cut
+/// off while the producer holds it.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Configures a [`Client`]; made by [`Client::builder`].
 #[must_use]

@@ -63,6 +63,21 @@ impl<'a, C> FetchBuilder<'a, C> {
         self
     }
 
+    /// `wait` (long-polling): when the requested partitions have no event
+    /// after their cursors, the producer may hold the request this long,
+    /// answering as soon as one arrives. Sent in whole seconds (rounded
+    /// up); zero, as not setting it, asks for an answer at once. A producer
+    /// caps the wait, and one without long-polling answers at once.
+    ///
+    /// The HTTP client's read timeout must exceed it: the default
+    /// client's is [`DEFAULT_READ_TIMEOUT`](super::DEFAULT_READ_TIMEOUT),
+    /// longer than the default cap of this crate's producers (60 s).
+    pub fn wait(mut self, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.request.wait = Some(u32::try_from(seconds).unwrap_or(u32::MAX));
+        self
+    }
+
     /// The request as it will be sent.
     pub fn request(&self) -> &FeedRequest {
         &self.request

@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use crate::{Cursor, HeaderSelection};
 
+/// How long a caught-up partition asks the producer to hold its request,
+/// unless configured otherwise.
+pub const DEFAULT_LONG_POLL: Duration = Duration::from_secs(20);
+
 /// The settings of a [`Consumer`](super::Consumer). Start from
 /// [`ConsumerConfig::new`] and change the fields you care about.
 ///
@@ -47,7 +51,19 @@ pub struct ConsumerConfig {
     /// protocol: a handler that reads a header (to dispatch on a type, say)
     /// must ask for it here, or it gets none.
     pub headers: HeaderSelection,
-    /// How long a caught-up partition waits before asking again.
+    /// Long-polling: once a partition is caught up, ask the producer to
+    /// hold the request this long (`wait`) and answer as soon as an event
+    /// arrives, so that events reach the handler within milliseconds of
+    /// their commit. `None` (or zero): poll every
+    /// [`poll_interval`](ConsumerConfig::poll_interval). At most two thirds
+    /// of [`lease_ttl`](ConsumerConfig::lease_ttl) is asked for, so that
+    /// the lease outlasts the wait; the HTTP client's read timeout must
+    /// exceed it (the default client's does).
+    pub long_poll: Option<Duration>,
+    /// How long a caught-up partition waits before asking again without
+    /// long-polling, and the least time between two requests of a
+    /// caught-up partition when the producer does not hold them (it
+    /// ignores `wait`, or caps it low).
     pub poll_interval: Duration,
     /// The first delay before retrying a failure; it doubles on each
     /// further failure, up to `max_backoff`, with full jitter.
@@ -74,8 +90,8 @@ pub struct ConsumerConfig {
 
 impl ConsumerConfig {
     /// The defaults, for the consumer called `name`: a fresh identity per
-    /// process, all partitions from `_first`, no headers, poll every
-    /// second, back off from 100 ms to 30 s, leases of 30 s, retry a
+    /// process, all partitions from `_first`, no headers, long-poll 20 s
+    /// once caught up (else poll every second), back off from 100 ms to 30 s, leases of 30 s, retry a
     /// failing handler, retry on 401/403, report stuck after 5 attempts.
     pub fn new(name: impl Into<String>) -> Self {
         ConsumerConfig {
@@ -86,6 +102,7 @@ impl ConsumerConfig {
             start_cursors: Vec::new(),
             page_size_hint: None,
             headers: HeaderSelection::None,
+            long_poll: Some(DEFAULT_LONG_POLL),
             poll_interval: Duration::from_secs(1),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),

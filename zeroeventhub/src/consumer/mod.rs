@@ -4,7 +4,7 @@
 //! Implement [`CursorStore`] for your database (or take the ready-made one
 //! of `zeroeventhub-sqlx`) and a [`Handler`] that applies one event inside
 //! the store's transaction; a [`Consumer`] does the rest: fetching,
-//! committing effects and cursors together, pacing, retries with back-off,
+//! committing effects and cursors together, long-polling once caught up, retries with back-off,
 //! partition leases across processes, consumer groups that share the
 //! partitions, and graceful shutdown. [`MemoryCursorStore`] is a store in
 //! memory, to test a handler without a database.
@@ -13,12 +13,13 @@ mod backoff;
 mod config;
 mod group;
 mod memory;
+mod polling;
 mod run;
 mod store;
 mod worker;
 
 pub use backoff::Backoff;
-pub use config::{ConsumerConfig, OnHandlerError, OnUnauthorized, StartFrom};
+pub use config::{ConsumerConfig, DEFAULT_LONG_POLL, OnHandlerError, OnUnauthorized, StartFrom};
 pub use memory::{LeaseLost, MemoryCursorStore, MemoryTransaction};
 pub use run::{Consumer, ConsumerError};
 pub use store::{Claim, CursorStore, Handler, Lease, Member};

@@ -6,7 +6,7 @@ use tokio::{sync::watch, time::Instant};
 
 use super::{
     Backoff, Claim, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError,
-    OnUnauthorized, StartFrom, group::Group, store::EventFailed,
+    OnUnauthorized, StartFrom, group::Group, polling::Polling, store::EventFailed,
 };
 use crate::{
     BoxError, Cursor, ErrorChain, Event, Page,
@@ -86,6 +86,7 @@ where
     // Who held the lease when this worker last found it taken, to log a
     // change of holder once rather than every attempt.
     let mut last_holder: Option<String> = None;
+    let mut polling = Polling::new(config);
 
     while !*stop.borrow() {
         // Give a partition up when the group has more members than this
@@ -105,9 +106,9 @@ where
         }
         // Hold the lease: claim it when not held, renew it when a third of
         // its time has passed without a commit renewing it.
-        let renew = held
-            .as_ref()
-            .is_none_or(|(_, renewed)| renewed.elapsed() > config.lease_ttl / 3);
+        let renew = held.as_ref().is_none_or(|(_, renewed)| {
+            renewed.elapsed() > config.lease_ttl / 3 || polling.renew_first(renewed.elapsed())
+        });
         if renew {
             if held.is_none() && !shared.group.may_claim() {
                 // This process holds its share already.
@@ -166,6 +167,9 @@ where
         if let Some(hint) = config.page_size_hint {
             fetch = fetch.page_size_hint(hint);
         }
+        if let Some(wait) = polling.next_wait() {
+            fetch = fetch.wait(wait);
+        }
         let fetched = tokio::select! {
             fetched = fetch.page() => fetched,
             _ = stop.wait_for(|stop| *stop) => break,
@@ -205,7 +209,7 @@ where
                 );
             }
             backoff.reset();
-            if config.until_caught_up || wait(stop, config.poll_interval).await {
+            if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                 break;
             }
             continue;
@@ -224,9 +228,9 @@ where
                 backoff.reset();
                 shared.handler.committed(page.events());
                 *held = Some((next, Instant::now()));
-                if page.is_empty()
-                    && (config.until_caught_up || wait(stop, config.poll_interval).await)
-                {
+                if !page.is_empty() {
+                    polling.got_events();
+                } else if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                     break;
                 }
             }
@@ -446,6 +450,9 @@ fn report_stuck(backoff: &Backoff, config: &ConsumerConfig, cursor: &Cursor) {
 
 /// Sleeps for `delay`; returns `true` at once when told to stop.
 async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    if delay.is_zero() {
+        return *stop.borrow();
+    }
     let stopped = tokio::select! {
         _ = tokio::time::sleep(delay) => false,
         // Told to stop, or the consumer is gone.

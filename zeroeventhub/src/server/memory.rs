@@ -10,7 +10,7 @@ use futures_core::Stream;
 use futures_util::{future::Either, stream};
 use serde_json::value::RawValue;
 
-use super::{DataReader, Partitioned, ReadError, parse_position, position_cursor};
+use super::{ChangeNotifier, DataReader, Partitioned, ReadError, parse_position, position_cursor};
 use crate::{Cursor, Event, FeedLine, FeedRequest, HeaderSelection};
 
 /// The page size used when a request gives no `pagesizehint`.
@@ -27,7 +27,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 /// event. Headers are included as requested. A cursor that is not `_first`,
 /// `_last` or a position in `0..=len` is refused as the client's fault.
 ///
-/// Clones share the log: append through one, serve through another.
+/// Clones share the log: append through one, serve through another. An
+/// append wakes the long-polling requests waiting for its partition.
 ///
 /// # Examples
 ///
@@ -47,6 +48,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 pub struct MemoryLog {
     partitions: Arc<RwLock<Vec<Vec<Event>>>>,
     default_page_size: u32,
+    changes: ChangeNotifier,
 }
 
 impl MemoryLog {
@@ -55,6 +57,7 @@ impl MemoryLog {
         MemoryLog {
             partitions: Arc::new(RwLock::new(vec![Vec::new(); partition_count as usize])),
             default_page_size: DEFAULT_PAGE_SIZE,
+            changes: ChangeNotifier::new(partition_count),
         }
     }
 
@@ -102,7 +105,10 @@ impl MemoryLog {
                 partition_count: count,
             })?;
         partition.push(event);
-        Ok(position_cursor(partition_id, partition.len() as u64))
+        let cursor = position_cursor(partition_id, partition.len() as u64);
+        drop(partitions);
+        self.changes.notify(partition_id);
+        Ok(cursor)
     }
 
     fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<Event>>> {
@@ -182,6 +188,10 @@ impl DataReader for MemoryLog {
             .chain(ends.into_iter().map(FeedLine::Checkpoint))
             .map(Ok);
         Either::Right(stream::iter(lines))
+    }
+
+    fn changes(&self) -> Option<&ChangeNotifier> {
+        Some(&self.changes)
     }
 }
 
@@ -272,8 +282,9 @@ mod tests {
         let raw = "{\r\n  \"a\": [\n1,\t2],\n  \"s\": \"x\\ny\"\n}";
         let data = serde_json::value::RawValue::from_string(raw.to_owned()).unwrap();
         log.append(Event::new(0, data)).unwrap();
-        let super::super::FeedResponse::Stream(body) =
-            super::super::respond(&log, 1, "n=1&cursor0=_first").await
+        let super::super::FeedResponse::Stream(body) = super::super::Feed::from(log)
+            .respond("n=1&cursor0=_first")
+            .await
         else {
             panic!("the request is valid")
         };

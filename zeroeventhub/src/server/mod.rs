@@ -1,13 +1,15 @@
 //! The producer side (feature `server`): the [`DataReader`] a producer
 //! implements, and everything an HTTP framework adapter needs around it.
 //!
-//! Framework adapters (such as `zeroeventhub-axum`) call [`respond`] with
-//! the request's query string and turn the [`FeedResponse`] into their own
-//! response type: a refusal with its status and message, or a stream of
-//! body chunks.
+//! Framework adapters (such as `zeroeventhub-axum`) hold a [`Feed`], call
+//! [`Feed::respond`] with the request's query string and turn the
+//! [`FeedResponse`] into their own response type: a refusal with its status
+//! and message, or a stream of body chunks.
 
+mod changes;
 mod encode;
 mod error;
+mod feed;
 mod memory;
 mod position;
 mod respond;
@@ -15,11 +17,13 @@ mod respond;
 use futures_core::Stream;
 use serde::Serialize;
 
+pub use changes::{ChangeNotifier, ChangeSubscription};
 pub use encode::{CHUNK_TARGET, EncodeLines};
 pub use error::{ReadError, ResponseAborted};
+pub use feed::{DEFAULT_MAX_WAIT, Feed};
 pub use memory::{DEFAULT_PAGE_SIZE, MemoryLog, UnknownPartition};
 pub use position::{parse_position, position_cursor};
-pub use respond::{CONTENT_TYPE, FeedResponse, respond};
+pub use respond::{CONTENT_TYPE, FeedResponse, ResponseBody};
 
 use crate::{FeedLine, FeedRequest};
 
@@ -95,6 +99,18 @@ pub trait DataReader: Send + Sync + 'static {
         &self,
         request: FeedRequest,
     ) -> impl Stream<Item = Result<FeedLine<Self::Data>, ReadError>> + Send + 'static;
+
+    /// The signal that wakes long-polling requests (`wait`) when new events
+    /// may have arrived; see [`ChangeNotifier`]. `None` (the default): a
+    /// request that found nothing is read again only when its wait ends,
+    /// so long-polling still works, with the wait as its latency.
+    ///
+    /// Called for each waiting request, inside the server's runtime: a
+    /// reader may start its change check (a listening connection, a
+    /// poller) on the first call.
+    fn changes(&self) -> Option<&ChangeNotifier> {
+        None
+    }
 }
 
 /// A reader that knows its feed's partition count (an event log): an
