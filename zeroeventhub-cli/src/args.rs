@@ -155,7 +155,16 @@ pub(crate) struct FollowArgs {
     #[command(flatten)]
     pub(crate) feed: FeedArgs,
 
-    /// How long to wait after a page without events, e.g. --poll-interval 500ms
+    /// Once caught up, ask the producer to hold each request up to SECS seconds and answer as soon as an event arrives; 0 polls every --poll-interval instead, e.g. --wait 5
+    ///
+    /// Long-polling: an event reaches zeh within milliseconds of its
+    /// commit, and an idle feed costs a request per SECS. A producer that
+    /// does not hold requests (it ignores wait) is asked at most once per
+    /// --poll-interval.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub(crate) wait: u32,
+
+    /// How long to wait after a page without events when not long-polling (--wait 0), and the least time between two requests when caught up against a producer that does not hold them, e.g. --poll-interval 500ms
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse::duration)]
     pub(crate) poll_interval: Duration,
 
@@ -205,6 +214,15 @@ pub(crate) struct FollowArgs {
     pub(crate) instance: Option<String>,
 }
 
+impl FollowArgs {
+    /// The long-poll of a caught-up request: `--wait`, none with `0` or
+    /// `--until-caught-up`.
+    pub(crate) fn long_poll(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.wait.into()))
+            .filter(|wait| !wait.is_zero() && !self.until_caught_up)
+    }
+}
+
 /// `zeh cursors`.
 #[derive(Debug, Args)]
 pub(crate) struct CursorsArgs {
@@ -251,6 +269,17 @@ pub(crate) struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub(crate) default_page_size: u32,
+
+    /// Hold a request that asks to wait (long-polling) at most SECS seconds; 0 answers every request at once, e.g. --max-wait 30
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub(crate) max_wait: u32,
+}
+
+impl ServeArgs {
+    /// `--max-wait` as a duration.
+    pub(crate) fn max_wait(&self) -> Duration {
+        Duration::from_secs(self.max_wait.into())
+    }
 }
 
 /// `zeh append`.

@@ -3,41 +3,42 @@
 //! `zeh append STORE`.
 
 use anyhow::Context;
-use axum::Router;
 use zeroeventhub::{Cursor, Event};
 use zeroeventhub_sqlx::{Backend, DEFAULT_TABLE, EventLog, sqlx};
 
-use crate::database::{Database, Pool};
+use crate::{
+    database::{Database, Pool},
+    serve::{FeedSettings, Served},
+};
 
 /// Connections `zeh serve` keeps to the database: requests in flight read
 /// in parallel.
 const SERVE_CONNECTIONS: u32 = 8;
 
 /// Opens the log of `partitions` partitions in `database` (creating its
-/// table if missing) and returns the router that serves it at `path`, and
-/// the pool to close at the end.
+/// table if missing) and returns it served as `settings` say, and the
+/// pool to close at the end.
 ///
 /// # Errors
 ///
 /// The database cannot be opened or refuses the table.
-pub(crate) async fn router(
+pub(crate) async fn served(
     database: &Database,
     partitions: u32,
-    default_page_size: u32,
-    path: &str,
-) -> anyhow::Result<(Router, Pool)> {
+    settings: &FeedSettings,
+) -> anyhow::Result<(Served, Pool)> {
     let pool = database.connect(SERVE_CONNECTIONS).await?;
-    let router = match &pool {
+    let served = match &pool {
         Pool::Sqlite(pool) => {
             let log = open(pool, partitions, database).await?;
-            zeroeventhub_axum::feed_router(path, log.with_default_page_size(default_page_size))
+            settings.serve(log.with_default_page_size(settings.default_page_size))
         }
         Pool::Postgres(pool) => {
             let log = open(pool, partitions, database).await?;
-            zeroeventhub_axum::feed_router(path, log.with_default_page_size(default_page_size))
+            settings.serve(log.with_default_page_size(settings.default_page_size))
         }
     };
-    Ok((router, pool))
+    Ok((served, pool))
 }
 
 /// Appends `events`, in order, to the log of `partitions` partitions in

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use zeroeventhub::{
     FeedLine, Page,
     client::{self, Client, FetchBuilder},
-    consumer::Backoff,
+    consumer::{Backoff, Polling},
 };
 
 use crate::{
@@ -31,8 +31,9 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// ([`store::follow`]).
 ///
 /// A first signal while a request is in flight lets that page arrive and
-/// be stored and printed, then ends the loop; a signal while sleeping ends
-/// it at once; a second signal abandons the request in flight
+/// be stored and printed, then ends the loop; a signal while sleeping, or
+/// while the producer holds a long-polling request (no page is in hand
+/// then), ends it at once; a second signal abandons the request in flight
 /// ([`Interrupted`]).
 ///
 /// # Errors
@@ -48,9 +49,17 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
     let mut cursors = args.feed.start_cursors();
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
     let mut out = Output::stdout();
+    let mut polling = Polling::new(args.long_poll(), args.poll_interval);
 
     while !signals.received() {
-        let fetched = fetch_page_in_hand(args.feed.fetch(&client, &cursors), signals).await?;
+        let mut fetch = args.feed.fetch(&client, &cursors);
+        let held = polling.next_wait();
+        if let Some(wait) = held {
+            fetch = fetch.wait(wait);
+        }
+        let Some(fetched) = fetch_page_in_hand(fetch, held.is_some(), signals).await? else {
+            break;
+        };
         let page = match fetched {
             Ok(page) => page,
             // "Transient failures (connect errors, 5xx, cut-off bodies) are
@@ -81,9 +90,11 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
             out.write_line(&FeedLine::Event(event))?;
         }
         out.flush()?;
-        // "When a page brings no event, waits --poll-interval [...]; with
-        // --until-caught-up, exits 0 instead."
-        if caught_up && (args.until_caught_up || !signals.sleep(args.poll_interval).await) {
+        // "When a page brings no event, long-polls, or waits
+        // --poll-interval [...]; with --until-caught-up, exits 0 instead."
+        if !caught_up {
+            polling.got_events();
+        } else if args.until_caught_up || !signals.sleep(polling.pause_after_empty()).await {
             break;
         }
     }
@@ -91,18 +102,22 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
 }
 
 /// Fetches a page. A first signal meanwhile lets the page arrive (the
-/// caller stops after printing it); a second one abandons it.
+/// caller stops after printing it), unless the request is `held` by the
+/// producer (long-polling): that one is dropped at once (`None`), as no
+/// page is in hand. A second signal abandons any request.
 async fn fetch_page_in_hand(
     fetch: FetchBuilder<'_>,
+    held: bool,
     signals: &Signals,
-) -> Result<Result<Page, client::Error>, Interrupted> {
+) -> Result<Option<Result<Page, client::Error>>, Interrupted> {
     let fetch = fetch.page();
     tokio::pin!(fetch);
     let mut announced = false;
     loop {
         tokio::select! {
-            fetched = &mut fetch => return Ok(fetched),
-            () = signals.wait_for(1), if !announced => {
+            fetched = &mut fetch => return Ok(Some(fetched)),
+            () = signals.wait_for(1), if held => return Ok(None),
+            () = signals.wait_for(1), if !announced && !held => {
                 report("stopping once the page in hand has arrived (signal again to stop at once)");
                 announced = true;
             }

@@ -3,8 +3,10 @@
 
 use anyhow::Context;
 use axum::Router;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use zeroeventhub::server::MemoryLog;
+
+use zeroeventhub::server::{DataReader, Feed, MemoryLog, Partitioned};
 use zeroeventhub_sqlx::DEFAULT_TABLE;
 
 use crate::{
@@ -26,8 +28,8 @@ use crate::{
 /// The file cannot be loaded, the database cannot be opened, the address
 /// cannot be bound, or [`Interrupted`].
 pub(crate) async fn run(args: ServeArgs, signals: &Signals) -> anyhow::Result<()> {
-    let (router, what, pool) = open(&args).await?;
-    serve(&args, router, &what, signals).await?;
+    let (served, what, pool) = open(&args).await?;
+    serve(&args, served, &what, signals).await?;
     // After a clean shutdown: no request holds a connection any more.
     if let Some(pool) = pool {
         pool.close().await;
@@ -35,33 +37,62 @@ pub(crate) async fn run(args: ServeArgs, signals: &Signals) -> anyhow::Result<()
     Ok(())
 }
 
-/// The router of the source, a description of what it serves, and the
-/// database pool to close at the end, if any.
-async fn open(args: &ServeArgs) -> anyhow::Result<(Router, String, Option<Pool>)> {
+/// How `zeh serve` serves a log: at which path, with which defaults.
+pub(crate) struct FeedSettings {
+    path: String,
+    /// Events per response when a request gives no page size hint.
+    pub(crate) default_page_size: u32,
+    max_wait: Duration,
+}
+
+/// A log served: its router, and the switch that answers the waiting
+/// requests at once when the server shuts down.
+pub(crate) struct Served {
+    router: Router,
+    shut_down: Box<dyn FnOnce() + Send>,
+}
+
+impl FeedSettings {
+    fn of(args: &ServeArgs) -> Self {
+        FeedSettings {
+            path: args.path.clone(),
+            default_page_size: args.default_page_size,
+            max_wait: args.max_wait(),
+        }
+    }
+
+    /// `log` (with [`default_page_size`](FeedSettings::default_page_size)
+    /// set) served as these settings say.
+    pub(crate) fn serve<L: DataReader + Partitioned>(&self, log: L) -> Served {
+        let feed = Feed::from(log).with_max_wait(self.max_wait);
+        Served {
+            router: zeroeventhub_axum::feed_router(&self.path, feed.clone()),
+            shut_down: Box::new(move || feed.shut_down()),
+        }
+    }
+}
+
+/// The served source, a description of what it serves, and the database
+/// pool to close at the end, if any.
+async fn open(args: &ServeArgs) -> anyhow::Result<(Served, String, Option<Pool>)> {
     let partitions = plural(args.partitions as usize, "partition");
+    let settings = FeedSettings::of(args);
     match &args.source {
         Source::File(path) => {
             let log =
                 MemoryLog::new(args.partitions).with_default_page_size(args.default_page_size);
             let events = source::load(path, &log)?;
-            let router = zeroeventhub_axum::feed_router(&args.path, log);
             let what = format!(
                 "{} in {partitions} from {}",
                 plural(events, "event"),
                 path.display()
             );
-            Ok((router, what, None))
+            Ok((settings.serve(log), what, None))
         }
         Source::Database(database) => {
-            let (router, pool) = event_log::router(
-                database,
-                args.partitions,
-                args.default_page_size,
-                &args.path,
-            )
-            .await?;
+            let (served, pool) = event_log::served(database, args.partitions, &settings).await?;
             let what = format!("the event log {DEFAULT_TABLE} in {partitions} from {database}");
-            Ok((router, what, Some(pool)))
+            Ok((served, what, Some(pool)))
         }
     }
 }
@@ -70,10 +101,11 @@ async fn open(args: &ServeArgs) -> anyhow::Result<(Router, String, Option<Pool>)
 /// a signal.
 async fn serve(
     args: &ServeArgs,
-    router: Router,
+    served: Served,
     what: &str,
     signals: &Signals,
 ) -> anyhow::Result<()> {
+    let Served { router, shut_down } = served;
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -99,6 +131,8 @@ async fn serve(
         report(
             "shutting down once the requests in flight are answered (signal again to stop at once)",
         );
+        // Long-polling requests are answered now, not when their wait ends.
+        shut_down();
     });
     tokio::select! {
         served = server => served.context("serving failed")?,

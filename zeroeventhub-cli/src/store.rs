@@ -103,6 +103,7 @@ where
         start: StartFrom::First,
         page_size_hint: args.feed.page_size_hint,
         headers: args.feed.headers.clone().unwrap_or_default(),
+        long_poll: args.long_poll(),
         poll_interval: args.poll_interval,
         lease_ttl: args.lease_ttl,
         until_caught_up: args.until_caught_up,

@@ -80,7 +80,9 @@ pub use consume::consume;
 pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE, SqlCursorStore};
 pub use error::Error;
 #[cfg(feature = "producer")]
-pub use event_log::{DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK};
+pub use event_log::{
+    DEFAULT_CHANGE_CHECK_INTERVAL, DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK,
+};
 #[cfg(feature = "producer")]
 pub use partition::partition_for;
 pub use sqlx;

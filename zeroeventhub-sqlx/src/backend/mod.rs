@@ -23,6 +23,14 @@ use sqlx::{
 ///
 /// It appears in bounds such as `EventLog<DB: Backend>`; it is sealed:
 /// other crates cannot implement it.
+#[cfg(feature = "producer")]
+pub trait Backend: Ops + crate::event_log::changes::Watch {}
+/// A database this crate works with: `sqlx::Sqlite` (feature `sqlite`) or
+/// `sqlx::Postgres` (feature `postgres`).
+///
+/// It appears in bounds such as `SqlCursorStore<DB: Backend>`; it is
+/// sealed: other crates cannot implement it.
+#[cfg(not(feature = "producer"))]
 pub trait Backend: Ops {}
 
 /// A query with its arguments, ready to run on a connection.

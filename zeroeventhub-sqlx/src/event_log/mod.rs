@@ -1,9 +1,11 @@
 //! The producer's event log: an append-only table served as a feed.
 
+pub(crate) mod changes;
 mod read;
 mod table;
+mod watch;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use sqlx::{Database, Pool, Transaction};
 use zeroeventhub::{Cursor, Event, server::UnknownPartition};
@@ -13,6 +15,8 @@ use crate::{
     backend::{Backend, Bind, statement},
 };
 
+use changes::Changes;
+pub use changes::DEFAULT_CHANGE_CHECK_INTERVAL;
 pub use read::READ_CHUNK;
 use table::Statements;
 
@@ -84,6 +88,29 @@ pub use zeroeventhub::server::DEFAULT_PAGE_SIZE;
 /// concurrent appends to one partition make the later one fail (a
 /// unique-key or serialization error; retry it), though never a gap.
 ///
+/// # Long-polling
+///
+/// Served through a [`Feed`](zeroeventhub::server::Feed), a request that
+/// asks to `wait` is woken as soon as one of its partitions gets an event,
+/// whoever appended it. The first waiting request starts the log's change
+/// check, one per log (and its clones), shared by all waiting requests:
+///
+/// - **PostgreSQL**: an append sends `NOTIFY` inside its transaction
+///   (delivered at commit, to every producer replica), and the log
+///   listens on a connection of its own, made with the pool's options
+///   (the pool keeps all of its connections). A lost connection is made
+///   again, and every waiting request reads again, so nothing committed in
+///   between is missed.
+/// - **SQLite**: a connection of its own asks `PRAGMA data_version` (which
+///   changes when any other connection commits), only while requests
+///   wait: every [`DEFAULT_CHANGE_CHECK_INTERVAL`] (see
+///   [`with_change_check_interval`](EventLog::with_change_check_interval))
+///   for other processes, and every millisecond for a moment after an
+///   append of this process. [`publish`](EventLog::publish) wakes the
+///   waiters at once, having committed itself. An in-memory database is
+///   not seen by another connection: there, only `publish` wakes waiters
+///   before their wait ends.
+///
 /// On SQLite, open the database in WAL mode
 /// (`SqliteConnectOptions::journal_mode(SqliteJournalMode::Wal)`): then
 /// serving the feed and appending never wait for each other. An append
@@ -129,6 +156,7 @@ pub struct EventLog<DB: Database> {
     partition_count: u32,
     default_page_size: u32,
     sql: Arc<Statements>,
+    changes: Arc<Changes>,
 }
 
 impl<DB: Database> Clone for EventLog<DB> {
@@ -138,6 +166,7 @@ impl<DB: Database> Clone for EventLog<DB> {
             partition_count: self.partition_count,
             default_page_size: self.default_page_size,
             sql: Arc::clone(&self.sql),
+            changes: Arc::clone(&self.changes),
         }
     }
 }
@@ -152,6 +181,7 @@ impl<DB: Backend> EventLog<DB> {
             partition_count,
             default_page_size: DEFAULT_PAGE_SIZE,
             sql: Arc::new(Statements::new::<DB>(DEFAULT_TABLE)),
+            changes: Arc::new(Changes::new(partition_count, DEFAULT_CHANGE_CHECK_INTERVAL)),
         }
     }
 
@@ -176,6 +206,16 @@ impl<DB: Backend> EventLog<DB> {
     #[must_use]
     pub fn with_default_page_size(mut self, page_size: u32) -> Self {
         self.default_page_size = page_size.max(1);
+        self
+    }
+
+    /// How often SQLite is asked whether another connection committed,
+    /// while requests wait (default [`DEFAULT_CHANGE_CHECK_INTERVAL`]):
+    /// the longest an append of another process waits to wake them. No
+    /// effect on PostgreSQL, which notifies. Set it before serving.
+    #[must_use]
+    pub fn with_change_check_interval(mut self, interval: Duration) -> Self {
+        self.changes = Arc::new(Changes::new(self.partition_count, interval));
         self
     }
 
@@ -276,10 +316,7 @@ impl<DB: Backend> EventLog<DB> {
         }
         let connection: &mut DB::Connection = transaction;
         if let Some(lock) = &self.sql.lock {
-            let mut partitions: Vec<u32> = events.iter().map(|event| event.partition_id).collect();
-            partitions.sort_unstable();
-            partitions.dedup();
-            for partition_id in partitions {
+            for partition_id in distinct_partitions(events) {
                 let query = statement::<DB>(lock).int(partition_id.into());
                 DB::execute(connection, query).await?;
             }
@@ -297,6 +334,12 @@ impl<DB: Backend> EventLog<DB> {
             };
             cursors.push(read::position_cursor(event.partition_id, position));
         }
+        if let Some(notify) = &self.sql.notify {
+            let partitions = distinct_partitions(events);
+            let payload = changes::payload(&self.sql.table, &partitions);
+            DB::execute(connection, statement::<DB>(notify).text(payload)).await?;
+        }
+        self.changes.appended();
         Ok(cursors)
     }
 
@@ -311,8 +354,17 @@ impl<DB: Backend> EventLog<DB> {
         let mut transaction = self.pool.begin().await?;
         let cursors = self.append_all(&mut transaction, events).await?;
         transaction.commit().await?;
+        self.changes.committed(&distinct_partitions(events));
         Ok(cursors)
     }
+}
+
+/// The partitions of `events`, ascending, each once.
+fn distinct_partitions(events: &[Event]) -> Vec<u32> {
+    let mut partitions: Vec<u32> = events.iter().map(|event| event.partition_id).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    partitions
 }
 
 /// The event's headers in the form an [`EventLog`] stores them: a JSON

@@ -4,7 +4,7 @@ use futures_core::Stream;
 use serde_json::value::RawValue;
 use zeroeventhub::{
     Cursor, Event, FeedLine, FeedRequest, HeaderSelection, Headers,
-    server::{self, DataReader, Partitioned, ReadError, parse_position},
+    server::{self, ChangeNotifier, DataReader, Partitioned, ReadError, parse_position},
 };
 
 use super::EventLog;
@@ -73,6 +73,10 @@ impl<DB: Backend> DataReader for EventLog<DB> {
                 yield FeedLine::Checkpoint(cursor);
             }
         }
+    }
+
+    fn changes(&self) -> Option<&ChangeNotifier> {
+        Some(self.changes.started(&self.pool, &self.sql.table))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The events table: its name and the SQL that uses it.
 
+use super::changes::Watch;
 use crate::backend::{Dialect, Sql};
 
 /// The SQL of one event log, built once for its table and database.
@@ -16,10 +17,13 @@ pub(super) struct Statements {
     pub(super) end: Sql,
     /// Up to `$3` events of partition `$1` after position `$2`, in order.
     pub(super) after: Sql,
+    /// Announces an append (`$1` the payload), if the database delivers
+    /// notifications at commit.
+    pub(super) notify: Option<Sql>,
 }
 
 impl Statements {
-    pub(super) fn new<DB: Dialect>(table: &str) -> Self {
+    pub(super) fn new<DB: Dialect + Watch>(table: &str) -> Self {
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {table} (
                 partition_id BIGINT NOT NULL,
@@ -50,6 +54,7 @@ impl Statements {
             insert: insert.into(),
             end: end.into(),
             after: after.into(),
+            notify: DB::NOTIFY.map(Into::into),
         }
     }
 }

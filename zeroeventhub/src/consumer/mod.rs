@@ -21,5 +21,6 @@ mod worker;
 pub use backoff::Backoff;
 pub use config::{ConsumerConfig, DEFAULT_LONG_POLL, OnHandlerError, OnUnauthorized, StartFrom};
 pub use memory::{LeaseLost, MemoryCursorStore, MemoryTransaction};
+pub use polling::Polling;
 pub use run::{Consumer, ConsumerError};
 pub use store::{Claim, CursorStore, Handler, Lease, Member};

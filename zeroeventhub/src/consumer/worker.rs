@@ -6,7 +6,7 @@ use tokio::{sync::watch, time::Instant};
 
 use super::{
     Backoff, Claim, ConsumerConfig, ConsumerError, CursorStore, Handler, Lease, OnHandlerError,
-    OnUnauthorized, StartFrom, group::Group, polling::Polling, store::EventFailed,
+    OnUnauthorized, Polling, StartFrom, group::Group, store::EventFailed,
 };
 use crate::{
     BoxError, Cursor, ErrorChain, Event, Page,
@@ -86,7 +86,7 @@ where
     // Who held the lease when this worker last found it taken, to log a
     // change of holder once rather than every attempt.
     let mut last_holder: Option<String> = None;
-    let mut polling = Polling::new(config);
+    let mut polling = Polling::of(config);
 
     while !*stop.borrow() {
         // Give a partition up when the group has more members than this
@@ -107,7 +107,8 @@ where
         // Hold the lease: claim it when not held, renew it when a third of
         // its time has passed without a commit renewing it.
         let renew = held.as_ref().is_none_or(|(_, renewed)| {
-            renewed.elapsed() > config.lease_ttl / 3 || polling.renew_first(renewed.elapsed())
+            renewed.elapsed() > config.lease_ttl / 3
+                || polling.renew_first(renewed.elapsed(), config.lease_ttl)
         });
         if renew {
             if held.is_none() && !shared.group.may_claim() {
