@@ -69,7 +69,10 @@ impl DataReader for FailingReader {
         let after_first_line = self.after_first_line;
         async_stream::stream! {
             if after_first_line {
+                // Checkpoints alone are held back until the first event (a
+                // failure then is still a 500); an event starts the body.
                 yield Ok(FeedLine::Checkpoint(Cursor::new(0, "1").unwrap()));
+                yield Ok(FeedLine::Event(Event::from_data(0, &2).unwrap()));
             }
             yield Err(ReadError::internal(SECRET));
         }

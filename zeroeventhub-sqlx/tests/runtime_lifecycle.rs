@@ -187,8 +187,10 @@ async fn an_idle_partition_does_not_hold_back_a_busy_one<DB: AppliedDb>(pool: Po
         .unwrap();
 
     assert_complete(&producer, &pool).await;
-    // The idle partition asked once.
-    assert_eq!(producer.seen_at("/feed", 0).len(), 1);
+    // The idle partition asked once, and at most once more to long-poll
+    // (which the harness answers at once); then it waits the poll interval.
+    let asked = producer.seen_at("/feed", 0).len();
+    assert!((1..=2).contains(&asked), "asked {asked} times");
 }
 
 // ---------------------------------------------------------------------------

@@ -23,6 +23,8 @@ use std::sync::{
     atomic::{AtomicU32, Ordering},
 };
 
+use tokio::sync::{Notify, futures::Notified};
+
 use super::Member;
 
 /// What this process knows of its group.
@@ -33,6 +35,9 @@ pub(crate) struct Group {
     /// How many of them this process holds now.
     held: AtomicU32,
     view: Mutex<View>,
+    /// Wakes the workers when the view changes: one held in a long-poll
+    /// looks at the shares again instead of waiting for its answer.
+    regrouped: Notify,
 }
 
 /// The group as the last heartbeat saw it.
@@ -52,6 +57,7 @@ impl Group {
                 members: 1,
                 fewest_held: 0,
             }),
+            regrouped: Notify::new(),
         }
     }
 
@@ -62,10 +68,22 @@ impl Group {
             members: u32::try_from(members.len()).unwrap_or(u32::MAX).max(1),
             fewest_held: members.iter().map(|m| m.partitions).min().unwrap_or(0),
         };
-        *self
-            .view
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = view;
+        let old = std::mem::replace(
+            &mut *self
+                .view
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+            view,
+        );
+        if old != view {
+            self.regrouped.notify_waiters();
+        }
+    }
+
+    /// Completes at the next change of the group's view: create it before
+    /// looking at the shares, and `enable` it, so that no change is missed.
+    pub(crate) fn regrouped(&self) -> Notified<'_> {
+        self.regrouped.notified()
     }
 
     fn view(&self) -> View {

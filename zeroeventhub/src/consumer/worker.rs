@@ -89,6 +89,9 @@ where
     let mut polling = Polling::of(config);
 
     while !*stop.borrow() {
+        let regrouped = shared.group.regrouped();
+        tokio::pin!(regrouped);
+        regrouped.as_mut().enable();
         // Give a partition up when the group has more members than this
         // process leaves partitions for; then stay away for a lease period,
         // so that the member short of partitions gets it.
@@ -168,12 +171,17 @@ where
         if let Some(hint) = config.page_size_hint {
             fetch = fetch.page_size_hint(hint);
         }
-        if let Some(wait) = polling.next_wait() {
+        let long_polling = polling.next_wait();
+        if let Some(wait) = long_polling {
             fetch = fetch.wait(wait);
         }
         let fetched = tokio::select! {
             fetched = fetch.page() => fetched,
             _ = stop.wait_for(|stop| *stop) => break,
+            // The group changed while the producer holds the request: look
+            // at the shares again (this partition may be due to another
+            // member) rather than wait for the answer.
+            () = &mut regrouped, if long_polling.is_some() => continue,
         };
         let page = match fetched {
             Ok(page) => page,

@@ -1,7 +1,7 @@
 //! From a request to a response, for any HTTP framework: the reader is
 //! asked until it has an event or the wait is over.
 
-use std::{collections::BTreeMap, pin::Pin};
+use std::{collections::HashMap, pin::Pin};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -42,56 +42,75 @@ pub type ResponseBody =
 /// the producer shutting down), the reader is asked once more: a reader
 /// without change notifications sees its new events then.
 ///
-/// Only the latest checkpoint of each partition before the first event is
-/// kept, so memory is bounded by the cursors however often the reader is
-/// asked; from the first event on, the reader's lines stream through.
+/// The first line is always awaited, so that a refusal still gets its
+/// status. While a wait is possible, lines are held back until the first
+/// event, the end, or [`held_back_at_most`] lines (a reader that sends
+/// checkpoints without end is then streamed as it is): memory stays
+/// bounded by the cursors, however often the reader is asked.
 pub(super) async fn answer<R: DataReader>(
     reader: &R,
     mut request: FeedRequest,
     mut waiting: Option<Waiting<'_>>,
 ) -> FeedResponse<ResponseBody> {
-    let mut last_read = waiting.is_none();
     loop {
         let mut lines = Box::pin(reader.read(request.clone()).fuse());
-        let mut checkpoints = BTreeMap::new();
-        let first_event = loop {
+        let may_wait = waiting.is_some();
+        let limit = if may_wait {
+            held_back_at_most(&request)
+        } else {
+            1
+        };
+        let mut head = Vec::new();
+        let mut nothing_new = true;
+        while head.len() < limit {
             match lines.next().await {
-                None => break None,
-                Some(Ok(FeedLine::Checkpoint(cursor))) => {
-                    checkpoints.insert(cursor.partition_id(), cursor);
+                None => break,
+                Some(Ok(line)) => {
+                    let event = matches!(line, FeedLine::Event(_));
+                    head.push(line);
+                    if event {
+                        nothing_new = false;
+                        break;
+                    }
                 }
-                Some(Ok(event @ FeedLine::Event(_))) => break Some(event),
                 Some(Err(error)) => return refusal(&error),
             }
-        };
-        match waiting.as_mut() {
-            Some(waiting) if !last_read && first_event.is_none() => {
-                resume_from(&mut request, checkpoints.values());
-                last_read = !waiting.changed().await;
-            }
-            _ => {
-                let head = checkpoints
-                    .into_values()
-                    .map(FeedLine::Checkpoint)
-                    .chain(first_event)
-                    .map(Ok);
-                let body = EncodeLines::new(stream::iter(head).chain(lines));
-                return FeedResponse::Stream(Box::pin(body));
-            }
         }
+        let ended = head.len() < limit && nothing_new;
+        if let Some(wait) = waiting.as_mut().filter(|_| ended) {
+            resume_from(&mut request, &head);
+            if !wait.changed().await {
+                // Time is up: one last read, answered whatever it holds.
+                waiting = None;
+            }
+            continue;
+        }
+        let body = EncodeLines::new(stream::iter(head.into_iter().map(Ok)).chain(lines));
+        return FeedResponse::Stream(Box::pin(body));
     }
 }
 
+/// How many lines a read may hold back while it looks for an event: the
+/// checkpoints of a read without events (one per cursor, and one after
+/// each chunk a reader may send), with room to spare.
+fn held_back_at_most(request: &FeedRequest) -> usize {
+    request.cursors.len().saturating_mul(2).saturating_add(16)
+}
+
 /// Moves each partition's cursor in `request` to where the reader's last
-/// checkpoint for it says, so that `_last` is not read anew after a wait.
-fn resume_from<'a>(request: &mut FeedRequest, checkpoints: impl Iterator<Item = &'a Cursor>) {
-    for checkpoint in checkpoints {
-        if let Some(cursor) = request
-            .cursors
-            .iter_mut()
-            .find(|cursor| cursor.partition_id() == checkpoint.partition_id())
-        {
-            cursor.clone_from(checkpoint);
+/// checkpoint for it in `lines` says, so that `_last` is not read anew
+/// after a wait.
+fn resume_from<D>(request: &mut FeedRequest, lines: &[FeedLine<D>]) {
+    let latest: HashMap<u32, &Cursor> = lines
+        .iter()
+        .filter_map(|line| match line {
+            FeedLine::Checkpoint(cursor) => Some((cursor.partition_id(), cursor)),
+            FeedLine::Event(_) => None,
+        })
+        .collect();
+    for cursor in &mut request.cursors {
+        if let Some(&latest) = latest.get(&cursor.partition_id()) {
+            cursor.clone_from(latest);
         }
     }
 }
