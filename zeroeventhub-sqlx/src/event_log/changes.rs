@@ -18,9 +18,10 @@ pub const DEFAULT_CHANGE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// How a database tells a log that events were committed.
 pub trait Watch: Database {
-    /// SQL run inside an appending transaction, `$1` the payload
-    /// ([`payload`]): for a database that delivers it to every listener at
-    /// commit (PostgreSQL's `NOTIFY`).
+    /// SQL run inside an appending transaction (`{table}` stands for the
+    /// table, `$1` for the partitions, [`partition_list`]): for a database
+    /// that delivers it to every listener at commit (PostgreSQL's
+    /// `NOTIFY`).
     const NOTIFY: Option<&'static str>;
 
     /// The task that watches `pool`'s database for commits and notifies
@@ -31,7 +32,7 @@ pub trait Watch: Database {
 /// What a watch task needs: whom to wake, and about which table.
 #[derive(Debug)]
 pub struct Watcher {
-    /// The log's table: a notification of another table is not ours.
+    /// The log's table, as the log names it.
     pub(crate) table: String,
     /// The waiting requests.
     pub(crate) notifier: ChangeNotifier,
@@ -42,17 +43,17 @@ pub struct Watcher {
     pub(crate) interval: Duration,
 }
 
-/// The notification payload of an append: `table:p1,p2`.
-pub(crate) fn payload(table: &str, partitions: &[u32]) -> String {
+/// The partitions of an append, as its notification names them: `0,7`.
+pub(crate) fn partition_list(partitions: &[u32]) -> String {
     let partitions: Vec<String> = partitions.iter().map(u32::to_string).collect();
-    format!("{table}:{}", partitions.join(","))
+    partitions.join(",")
 }
 
-/// The partitions a payload names, if it is about `table`; `None` for
-/// another table; an empty list when the partitions cannot be read (wake
-/// every request then).
+/// The partitions a notification `TABLE:P1,P2` names, if it is about
+/// `table`; `None` for another table. A partition that cannot be read is
+/// `None` in the list (wake every request then).
 pub(crate) fn partitions_of(payload: &str, table: &str) -> Option<Vec<Option<u32>>> {
-    let (of, partitions) = payload.rsplit_once(':')?;
+    let (of, partitions) = payload.split_once(':')?;
     (of == table).then(|| partitions.split(',').map(|p| p.parse().ok()).collect())
 }
 
@@ -122,13 +123,12 @@ mod tests {
 
     #[test]
     fn payloads_name_the_table_and_partitions() {
-        let payload = payload("app.events", &[0, 7]);
-        assert_eq!(payload, "app.events:0,7");
+        let payload = format!("16384:{}", partition_list(&[0, 7]));
         assert_eq!(
-            partitions_of(&payload, "app.events"),
+            partitions_of(&payload, "16384"),
             Some(vec![Some(0), Some(7)])
         );
-        assert_eq!(partitions_of(&payload, "events"), None);
-        assert_eq!(partitions_of("events:x", "events"), Some(vec![None]));
+        assert_eq!(partitions_of(&payload, "16385"), None);
+        assert_eq!(partitions_of("16384:x", "16384"), Some(vec![None]));
     }
 }

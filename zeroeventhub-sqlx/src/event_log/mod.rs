@@ -336,8 +336,8 @@ impl<DB: Backend> EventLog<DB> {
         }
         if let Some(notify) = &self.sql.notify {
             let partitions = distinct_partitions(events);
-            let payload = changes::payload(&self.sql.table, &partitions);
-            DB::execute(connection, statement::<DB>(notify).text(payload)).await?;
+            let partitions = changes::partition_list(&partitions);
+            DB::execute(connection, statement::<DB>(notify).text(partitions)).await?;
         }
         self.changes.appended();
         Ok(cursors)

@@ -54,7 +54,7 @@ impl Statements {
             insert: insert.into(),
             end: end.into(),
             after: after.into(),
-            notify: DB::NOTIFY.map(Into::into),
+            notify: DB::NOTIFY.map(|notify| notify.replace("{table}", table).into()),
         }
     }
 }

@@ -13,15 +13,23 @@ use zeroeventhub::ErrorChain;
 
 use super::super::changes::{Watch, Watcher, partitions_of};
 
-/// The channel every event log notifies; the payload names the table.
+/// The channel every event log notifies. The payload, `OID:P1,P2`, names
+/// the table by its OID, which tells apart tables of one name in different
+/// schemas.
 const CHANNEL: &str = "zeroeventhub";
+
+/// The OID of the log's table, resolved on the log's own pool (whose
+/// connections may set a `search_path` the listening one lacks).
+const TABLE_OID: &str = "SELECT CAST(CAST(CAST(CAST($1 AS TEXT) AS regclass) AS oid) AS BIGINT)";
 
 /// How long to wait before connecting again after the listening
 /// connection failed.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 impl Watch for Postgres {
-    const NOTIFY: Option<&'static str> = Some("SELECT pg_notify('zeroeventhub', $1)");
+    const NOTIFY: Option<&'static str> = Some(
+        "SELECT pg_notify('zeroeventhub', CAST(CAST(CAST('{table}' AS regclass) AS oid) AS TEXT) || ':' || $1)",
+    );
 
     fn watch(pool: Pool<Postgres>, watcher: Watcher) -> BoxFuture<'static, ()> {
         Box::pin(async move {
@@ -42,6 +50,11 @@ impl Watch for Postgres {
 /// Listens until the connection fails. The connection is one of its own,
 /// made with the pool's options, so the pool keeps all of its connections.
 async fn listen(pool: &Pool<Postgres>, watcher: &Watcher) -> Result<(), sqlx::Error> {
+    let oid: i64 = sqlx::query_scalar(TABLE_OID)
+        .bind(&watcher.table)
+        .fetch_one(pool)
+        .await?;
+    let table = oid.to_string();
     let own = PoolOptions::<Postgres>::new()
         .max_connections(1)
         .min_connections(0)
@@ -56,7 +69,7 @@ async fn listen(pool: &Pool<Postgres>, watcher: &Watcher) -> Result<(), sqlx::Er
     watcher.notifier.notify_all();
     loop {
         match listener.try_recv().await? {
-            Some(notification) => wake(watcher, &notification),
+            Some(notification) => wake(watcher, &table, &notification),
             // The connection was lost and made again: what was committed
             // in between was not notified.
             None => watcher.notifier.notify_all(),
@@ -64,8 +77,10 @@ async fn listen(pool: &Pool<Postgres>, watcher: &Watcher) -> Result<(), sqlx::Er
     }
 }
 
-fn wake(watcher: &Watcher, notification: &PgNotification) {
-    let Some(partitions) = partitions_of(notification.payload(), &watcher.table) else {
+/// Wakes the waiters of the partitions `notification` names, if it is
+/// about the table of OID `table`.
+fn wake(watcher: &Watcher, table: &str, notification: &PgNotification) {
+    let Some(partitions) = partitions_of(notification.payload(), table) else {
         return;
     };
     for partition in partitions {
