@@ -406,8 +406,33 @@ mod tests {
             panic!("expected follow")
         };
         assert_eq!(args.poll_interval, Duration::from_secs(1));
+        assert_eq!(args.long_poll(), Some(Duration::from_secs(20)));
         assert!(!args.until_caught_up);
         assert!(args.store.is_none());
+    }
+
+    #[test]
+    fn follow_wait_zero_or_until_caught_up_does_not_long_poll() {
+        for extra in [&["--wait", "0"][..], &["--until-caught-up"][..]] {
+            let mut args = vec!["follow", "http://h/f", "--partitions", "1"];
+            args.extend_from_slice(extra);
+            let Command::Follow(args) = parse(&args).unwrap().command else {
+                panic!("expected follow")
+            };
+            assert_eq!(args.long_poll(), None, "{extra:?}");
+        }
+        assert!(parse(&["follow", "http://h/f", "--partitions", "1", "--wait", "-1"]).is_err());
+    }
+
+    #[test]
+    fn serve_max_wait_defaults_to_a_minute() {
+        let Command::Serve(args) = parse(&["serve", "f.ndjson", "--partitions", "1"])
+            .unwrap()
+            .command
+        else {
+            panic!("expected serve")
+        };
+        assert_eq!(args.max_wait(), Duration::from_secs(60));
     }
 
     #[test]

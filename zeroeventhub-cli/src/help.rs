@@ -53,8 +53,12 @@ pub(crate) const FOLLOW_AFTER_HELP: &str = "\
 Fetches page after page from the current cursors, prints the events each
 page's checkpoints cover (events only, in the form `fetch` prints them) and
 moves the cursors to the page's latest checkpoints. When a page brings no
-event it waits --poll-interval before asking again, or with
---until-caught-up it exits 0.
+event it long-polls: the next request asks the producer to hold it up to
+--wait seconds (20) and to answer as soon as an event arrives, so new
+events are printed within milliseconds of their commit. A producer that
+answers such a request at once (it does not hold requests) is asked at most
+once per --poll-interval; --wait 0 polls every --poll-interval instead. With
+--until-caught-up it exits 0 at the first page without events.
 
 With --store, it is the library's consumer runtime: each partition's pages
 are fetched side by side, and each page's covered events and its new cursor
@@ -81,14 +85,15 @@ on stderr each time (with --store also 401/403 and database failures, which
 do not end it); a 4xx answer or a malformed response ends it with exit
 status 1 (with --store, the page in hand is then not stored: a restart
 fetches it again). Ctrl-C or SIGTERM ends it with exit status 0 once the
-pages in hand are stored and printed (a second one abandons the requests in
-flight: exit status 130).
+pages in hand are stored and printed, at once while a request is held by
+the producer (no page is in hand then); a second one abandons the requests
+in flight: exit status 130.
 
 Examples:
   # everything so far, then exit
   zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --until-caught-up
   # tail partition 0 from where a consumer stopped, polling every 500ms
-  zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 0=1042 --poll-interval 500ms
+  zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 0=1042 --wait 0 --poll-interval 500ms
   # copy the feed into a SQLite file; run it again to resume
   zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --store sqlite:consumer.db --until-caught-up
   sqlite3 consumer.db 'SELECT partition_id, data FROM zeh_events ORDER BY id'
@@ -116,8 +121,15 @@ size hint in total, a checkpoint after each event and a final checkpoint
 for every requested partition. Headers are sent only as requested. A cursor
 that is not _first, _last or a position in 0..=end is answered 400.
 
+Long-polling: a request with wait=S that finds no event after its cursors
+is held until one of its partitions gets one, then answered at once, or
+answered with its checkpoints after S seconds (at most --max-wait). Events
+appended by any process wake it: on PostgreSQL by NOTIFY at commit, on
+SQLite within about 10 ms.
+
 Once bound, the first line on stdout is `listening on http://HOST:PORT/PATH`.
-It serves until Ctrl-C or SIGTERM, then shuts down gracefully (exit status
+It serves until Ctrl-C or SIGTERM, then shuts down gracefully: held requests
+are answered with their checkpoints at once, the others finish (exit status
 0). Set RUST_LOG=debug to log every request on stderr.
 
 Examples:

@@ -12,6 +12,7 @@ mod fetch_faults;
 mod follow;
 mod group;
 mod kill;
+mod long_poll;
 mod serve;
 mod store;
 mod support;
