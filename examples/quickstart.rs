@@ -6,19 +6,29 @@
 //! in one transaction (the outbox pattern), and serves its event log as a
 //! feed. The consumer follows the feed with the runtime: for each page, in
 //! one transaction of its own database, it applies the events and stores
-//! the new cursors. Midway the consumer is stopped and started again; the
-//! summary checks that every event arrived exactly once.
+//! the new cursors. Once caught up it long-polls: the producer holds its
+//! request and answers as soon as an event is committed. Midway the
+//! consumer is stopped and started again; the summary checks that every
+//! event arrived exactly once and says how long events took from the
+//! producer's commit to the consumer's.
 //!
 //! Run it with `cargo run --example quickstart`; it stops by itself.
 #![allow(clippy::print_stdout)] // printing is this example's job
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    collections::HashMap,
+    path::Path,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use serde::{Deserialize, Serialize};
 use zeroeventhub::{
     BoxError, Event,
     client::Client,
     consumer::{ConsumerConfig, Handler},
+    server::Feed,
 };
 use zeroeventhub_sqlx::{
     SqliteEventLog, consume,
@@ -54,10 +64,13 @@ async fn main() -> Result<(), BoxError> {
     log.migrate().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/person/feed/v1", listener.local_addr()?);
-    let app = zeroeventhub_axum::feed_router("/person/feed/v1", log.clone());
+    // A feed holds a long-polling request until an event arrives (60 s at
+    // most by default, `Feed::with_max_wait`).
+    let app = zeroeventhub_axum::feed_router("/person/feed/v1", Feed::from(log.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
     println!("producer: serving {PARTITIONS} partitions at {url}");
-    let producer = tokio::spawn(produce(log));
+    let timing = Timing::default();
+    let producer = tokio::spawn(produce(log, timing.clone()));
 
     // The consumer: its own database, with what it learnt and its cursors.
     let consumer_db = open(&dir.path().join("consumer.db")).await?;
@@ -69,10 +82,13 @@ async fn main() -> Result<(), BoxError> {
         .execute(&consumer_db)
         .await?;
     let client = Client::new(&url, PARTITIONS)?;
+    // Long-polling is on by default (`long_poll`: 20 s once caught up).
     let config = ConsumerConfig {
         page_size_hint: Some(20),
-        poll_interval: Duration::from_millis(50),
         ..ConsumerConfig::new("name-directory")
+    };
+    let handler = || ApplyName {
+        timing: timing.clone(),
     };
 
     println!("consumer: started");
@@ -80,7 +96,7 @@ async fn main() -> Result<(), BoxError> {
     consume(
         client.clone(),
         consumer_db.clone(),
-        ApplyName,
+        handler(),
         config.clone(),
         midway,
     )
@@ -90,7 +106,7 @@ async fn main() -> Result<(), BoxError> {
 
     println!("consumer: started again, resuming from its stored cursors");
     let all = applied_at_least(consumer_db.clone(), EVENTS);
-    consume(client, consumer_db.clone(), ApplyName, config, all).await?;
+    consume(client, consumer_db.clone(), handler(), config, all).await?;
     producer.await??;
     println!("consumer: caught up, stopped");
 
@@ -108,15 +124,55 @@ async fn main() -> Result<(), BoxError> {
     println!("  events consumed:  {consumed}");
     println!("  duplicates:       {}", applied - consumed);
     println!("  people in sync:   {agree} of {PEOPLE}");
+    let (p50, p99) = timing.percentiles();
+    println!(
+        "  commit to consumer: p50 {:.1} ms, p99 {:.1} ms (producer's commit to the consumer's, long-polling)",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
     if produced != EVENTS || consumed != EVENTS || applied != EVENTS || agree != PEOPLE {
         return Err("the consumer did not apply every event exactly once".into());
     }
     Ok(())
 }
 
+/// When each event was committed by the producer, and how long each took
+/// until the consumer committed it (the example runs both in one process,
+/// so one clock serves).
+#[derive(Clone, Default)]
+struct Timing {
+    committed: Arc<Mutex<HashMap<i64, Instant>>>,
+    delays: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Timing {
+    fn producer_committed(&self, seq: i64) {
+        self.committed.lock().unwrap().insert(seq, Instant::now());
+    }
+
+    fn consumer_committed(&self, seq: i64) {
+        if let Some(at) = self.committed.lock().unwrap().get(&seq) {
+            self.delays.lock().unwrap().push(at.elapsed());
+        }
+    }
+
+    /// The median and the 99th percentile of the delays.
+    fn percentiles(&self) -> (Duration, Duration) {
+        let mut delays = self.delays.lock().unwrap().clone();
+        delays.sort_unstable();
+        let at = |q: f64| {
+            let index = ((delays.len() as f64 - 1.0) * q).round() as usize;
+            delays.get(index).copied().unwrap_or_default()
+        };
+        (at(0.5), at(0.99))
+    }
+}
+
 /// Applies one name change inside the consumer's transaction; the runtime
 /// stores the cursor in the same transaction and commits.
-struct ApplyName;
+struct ApplyName {
+    timing: Timing,
+}
 
 impl Handler<Transaction<'static, Sqlite>> for ApplyName {
     async fn handle(
@@ -136,10 +192,19 @@ impl Handler<Transaction<'static, Sqlite>> for ApplyName {
             .await?;
         Ok(())
     }
+
+    /// Called once the page's transaction committed.
+    fn committed(&self, events: &[Event]) {
+        for event in events {
+            if let Ok(change) = event.data_as::<NameChanged>() {
+                self.timing.consumer_committed(change.seq);
+            }
+        }
+    }
 }
 
 /// The producer's work: each name change and its event in one transaction.
-async fn produce(log: SqliteEventLog) -> Result<(), BoxError> {
+async fn produce(log: SqliteEventLog, timing: Timing) -> Result<(), BoxError> {
     let names = [
         "Ada", "Grace", "Edsger", "Barbara", "Donald", "Frances", "Alan",
     ];
@@ -161,8 +226,10 @@ async fn produce(log: SqliteEventLog) -> Result<(), BoxError> {
         let event = Event::from_data(partition_id, &change)?.with_header("ce_type", "NameChanged");
         log.append(&mut tx, &event).await?;
         tx.commit().await?;
+        timing.producer_committed(seq);
+        // Changes come in small bursts, at random moments.
         if seq % 10 == 9 {
-            tokio::time::sleep(Duration::from_millis(15)).await;
+            tokio::time::sleep(Duration::from_millis(5 + fastrand::u64(..20))).await;
         }
     }
     println!("producer: {EVENTS} changes committed");
