@@ -160,3 +160,42 @@ mod postgres_listener {
         appending.await.unwrap();
     }
 }
+
+/// SQLite's change check wakes only the waiters of partitions that got
+/// rows: a commit to another table, or to another partition, wakes nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_wakes_only_the_partitions_that_changed() {
+    use zeroeventhub::server::DataReader;
+
+    let db = support::SqliteDb::new().await;
+    let log = EventLog::new(db.pool.clone(), 2);
+    log.migrate().await.unwrap();
+    sqlx::query("CREATE TABLE unrelated (n INTEGER)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let changes = log.changes().expect("the log notifies").clone();
+    let mut waiting = changes.subscribe([0]);
+    // The check starts by waking everyone once: nothing is missed before it.
+    tokio::time::timeout(Duration::from_secs(5), waiting.changed())
+        .await
+        .expect("the first check");
+
+    let quiet = Duration::from_millis(300);
+    sqlx::query("INSERT INTO unrelated VALUES (1)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let other = EventLog::new(db.pool.clone(), 2);
+    other.publish(&[event(1, 1)]).await.unwrap();
+    assert!(
+        tokio::time::timeout(quiet, waiting.changed())
+            .await
+            .is_err(),
+        "woken by another table or partition"
+    );
+    other.publish(&[event(0, 2)]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiting.changed())
+        .await
+        .expect("woken by its partition");
+}

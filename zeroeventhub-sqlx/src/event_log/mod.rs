@@ -100,14 +100,18 @@ pub use zeroeventhub::server::DEFAULT_PAGE_SIZE;
 ///   listens on a connection of its own, made with the pool's options
 ///   (the pool keeps all of its connections). A lost connection is made
 ///   again, and every waiting request reads again, so nothing committed in
-///   between is missed.
+///   between is missed. Only the waiters of the partitions an append names
+///   are woken.
 /// - **SQLite**: a connection of its own asks `PRAGMA data_version` (which
 ///   changes when any other connection commits), only while requests
 ///   wait: every [`DEFAULT_CHANGE_CHECK_INTERVAL`] (see
 ///   [`with_change_check_interval`](EventLog::with_change_check_interval))
 ///   for other processes, and every millisecond for a moment after an
-///   append of this process. [`publish`](EventLog::publish) wakes the
-///   waiters at once, having committed itself. An in-memory database is
+///   append of this process; on a change, one range scan of the new rows
+///   (by rowid) says which partitions got events, and only their waiters
+///   are woken (a commit to another table wakes nobody).
+///   [`publish`](EventLog::publish) wakes the waiters at once, having
+///   committed itself. An in-memory database is
 ///   not seen by another connection: there, only `publish` wakes waiters
 ///   before their wait ends.
 ///

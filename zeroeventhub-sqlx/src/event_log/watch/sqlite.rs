@@ -4,6 +4,12 @@
 //! interval, and every millisecond for a while after this process
 //! appended, so that an append of this process wakes its waiters about as
 //! soon as it commits.
+//!
+//! On a change it looks up which partitions got rows since the last check
+//! (rows come in rowid order, so one range scan of the new rows tells) and
+//! wakes only their waiters: a commit to another table of the database
+//! wakes nobody, and nobody's feed query runs for a partition that did not
+//! change.
 
 use std::time::Duration;
 
@@ -45,6 +51,8 @@ impl Watch for Sqlite {
 async fn check(pool: &Pool<Sqlite>, watcher: &Watcher) -> Result<(), sqlx::Error> {
     let mut connection = SqliteConnection::connect_with(&pool.connect_options()).await?;
     let mut seen = data_version(&mut connection).await?;
+    let mut rows = NewRows::of(&watcher.table);
+    rows.start(&mut connection).await;
     // Commits before the first check are found by reading again.
     watcher.notifier.notify_all();
     let mut eager_until: Option<Instant> = None;
@@ -68,8 +76,77 @@ async fn check(pool: &Pool<Sqlite>, watcher: &Watcher) -> Result<(), sqlx::Error
         let now = data_version(&mut connection).await?;
         if now != seen {
             seen = now;
-            eager_until = None;
+            if rows.wake(&mut connection, watcher).await {
+                eager_until = None;
+            }
+        }
+    }
+}
+
+/// The log's rows since the last check.
+struct NewRows {
+    /// The rowid of the newest row seen; `None` when it could not be read
+    /// (then every change wakes every waiter).
+    newest: Option<i64>,
+    newest_sql: String,
+    since_sql: String,
+}
+
+impl NewRows {
+    fn of(table: &str) -> Self {
+        NewRows {
+            newest: None,
+            newest_sql: format!("SELECT COALESCE(MAX(rowid), 0) FROM {table}"),
+            since_sql: format!(
+                "SELECT partition_id, MAX(rowid) FROM {table} WHERE rowid > $1 GROUP BY partition_id"
+            ),
+        }
+    }
+
+    /// Reads where the log ends now.
+    async fn start(&mut self, connection: &mut SqliteConnection) {
+        let newest = sqlx::query_scalar(sqlx::AssertSqlSafe(self.newest_sql.as_str()))
+            .fetch_one(connection)
+            .await;
+        self.newest = match newest {
+            Ok(newest) => Some(newest),
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the event log's newest row; every change wakes every waiting request");
+                None
+            }
+        };
+    }
+
+    /// Wakes the waiters of the partitions with new rows; `true` when the
+    /// log changed (or may have).
+    async fn wake(&mut self, connection: &mut SqliteConnection, watcher: &Watcher) -> bool {
+        let Some(newest) = self.newest else {
             watcher.notifier.notify_all();
+            self.start(connection).await;
+            return true;
+        };
+        let rows: Result<Vec<(i64, i64)>, _> =
+            sqlx::query_as(sqlx::AssertSqlSafe(self.since_sql.as_str()))
+                .bind(newest)
+                .fetch_all(&mut *connection)
+                .await;
+        match rows {
+            Ok(rows) => {
+                for &(partition_id, rowid) in &rows {
+                    match u32::try_from(partition_id) {
+                        Ok(partition_id) => watcher.notifier.notify(partition_id),
+                        Err(_) => watcher.notifier.notify_all(),
+                    }
+                    self.newest = self.newest.max(Some(rowid));
+                }
+                !rows.is_empty()
+            }
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the event log's new rows; waking every waiting request");
+                watcher.notifier.notify_all();
+                self.newest = None;
+                true
+            }
         }
     }
 }
