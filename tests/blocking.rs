@@ -214,3 +214,21 @@ fn the_request_hook_adds_its_headers_to_every_request() {
     let page = client.fetch(&[Cursor::first(0)]).page().unwrap();
     assert_eq!(page.cursor(0), Some(&Cursor::new(0, "Bearer_t1").unwrap()));
 }
+
+#[test]
+fn a_long_poll_returns_as_soon_as_an_event_is_appended() {
+    let log = MemoryLog::new(1);
+    let feed = TestFeed::serve(log.clone());
+    let client = client(&feed, 1);
+    let appender = thread::spawn(move || {
+        thread::sleep(std::time::Duration::from_millis(200));
+        log.append(Event::from_data(0, "new").unwrap()).unwrap();
+    });
+    let wait = std::time::Duration::from_secs(30);
+    let started = std::time::Instant::now();
+    let page = client.fetch(&[Cursor::last(0)]).wait(wait).page().unwrap();
+    assert!(started.elapsed() < wait / 2, "held to the end");
+    let data: Vec<&str> = page.events().iter().map(Event::data_json).collect();
+    assert_eq!(data, [r#""new""#]);
+    appender.join().unwrap();
+}
