@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use axum::{Router, routing::get};
 use serde_json::json;
-use zeroeventhub::{Event, server::MemoryLog};
+use zeroeventhub::{
+    Event,
+    server::{Feed, MemoryLog},
+};
 
 const PARTITIONS: u32 = 3;
 
@@ -26,12 +29,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
 
-    // Your events live in your database; here, an in-memory log.
+    // Your events live in your database; here, an in-memory log. A
+    // consumer that is caught up long-polls: its request is held until the
+    // next append (at most a minute).
     let log = MemoryLog::new(PARTITIONS);
+    let feed = Feed::from(log.clone());
     let app = Router::new()
         .route(
             "/person/feed/v1",
-            zeroeventhub_axum::feed_route(log.clone()),
+            zeroeventhub_axum::feed_route(feed.clone()),
         )
         .route("/health", get(|| async { "ok" }));
 
@@ -61,8 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     });
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
+        .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
+            // Held requests are answered now rather than after their wait.
+            feed.shut_down();
         })
         .await?;
     Ok(())
