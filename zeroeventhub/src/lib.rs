@@ -16,13 +16,16 @@
 //! - [`Page`], a response sorted for exactly-once processing, and
 //!   [`EventReceiver`] for those who prefer callbacks;
 //! - [`client`], the streaming HTTP client (feature `client`), with a
-//!   request builder (`client.fetch(&cursors).page_size_hint(100).page()`),
-//!   and `blocking`, the same without async (feature `blocking`);
+//!   request builder (`client.fetch(&cursors).page_size_hint(100).page()`,
+//!   `.wait(..)` to long-poll), and `blocking`, the same without async
+//!   (feature `blocking`);
 //! - [`consumer`], the consumer loop that gets exactly-once right, with
-//!   consumer groups and an in-memory cursor store for tests (feature
-//!   `consumer`);
-//! - [`server`], the producer's [`DataReader`](server::DataReader) trait and
-//!   response encoder (feature `server`); mount it with `zeroeventhub-axum`.
+//!   long-polling, consumer groups and an in-memory cursor store for tests
+//!   (feature `consumer`);
+//! - [`server`], the producer's [`DataReader`](server::DataReader) trait, the
+//!   [`Feed`](server::Feed) that answers requests and holds long-polling
+//!   ones until an event arrives, and the response encoder (feature
+//!   `server`); mount it with `zeroeventhub-axum`.
 //!
 //! # Consuming a feed exactly once
 //!
@@ -47,7 +50,7 @@
 //!     cursors = page.advance_cursors(&cursors);
 //!     // store `cursors` ... COMMIT
 //!     if page.is_empty() {
-//!         break; // caught up; poll again later
+//!         break; // caught up: ask again later, or long-poll with `.wait(..)`
 //!     }
 //! }
 //! # Ok(())
@@ -60,7 +63,7 @@
 //! | --- | --- | --- |
 //! | `client` | yes | [`client`]: the streaming reqwest client |
 //! | `blocking` | no | `blocking`: the same client without async (`reqwest::blocking`) |
-//! | `server` | no | [`server`]: the producer-side `DataReader` trait and response encoder |
+//! | `server` | no | [`server`]: the producer-side `DataReader` trait, `Feed` (with long-polling, tokio) and the response encoder |
 //! | `consumer` | no | [`consumer`]: the consumer loop, exactly once, for any database (tokio) |
 //! | `default-tls` | no | reqwest's default TLS stack, for `https://` feeds (or enable TLS on your own `reqwest` dependency) |
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
