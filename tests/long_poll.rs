@@ -13,7 +13,7 @@ use std::{
 
 use futures_util::Stream;
 use zeroeventhub::{
-    Cursor, Event, FeedLine, FeedRequest,
+    Cursor, Event, FeedLine, FeedRequest, Page,
     client::Client,
     server::{DataReader, Feed, MemoryLog, ReadError},
 };
@@ -29,6 +29,13 @@ fn serve<R: DataReader>(feed: &Feed<R>) -> (TestFeed, Client) {
     let server = TestFeed::serve_router(feed_router(FEED, feed.clone()));
     let client = Client::new(&server.url_of(FEED), feed.partition_count()).unwrap();
     (server, client)
+}
+
+/// Asks for `cursors` with `wait`; returns the page and how long it took.
+async fn long_poll(client: &Client, cursors: &[Cursor], wait: Duration) -> (Page, Duration) {
+    let started = Instant::now();
+    let page = client.fetch(cursors).wait(wait).page().await.unwrap();
+    (page, started.elapsed())
 }
 
 fn event(partition_id: u32, n: u64) -> Event {
@@ -50,14 +57,8 @@ async fn a_waiting_request_is_answered_as_soon_as_an_event_is_appended() {
     let (_server, client) = serve(&Feed::from(log.clone()));
     append_later(&log, Duration::from_millis(200), event(1, 7));
 
-    let started = Instant::now();
-    let page = client
-        .fetch(&[Cursor::first(0), Cursor::first(1)])
-        .wait(LONG_WAIT)
-        .page()
-        .await
-        .unwrap();
-    assert!(started.elapsed() < LONG_WAIT / 2, "held to the end");
+    let (page, took) = long_poll(&client, &[Cursor::first(0), Cursor::first(1)], LONG_WAIT).await;
+    assert!(took < LONG_WAIT / 2, "held to the end");
     assert_eq!(page.events().len(), 1);
     assert_eq!(page.events()[0].data_json(), r#"{"n":7}"#);
     assert_eq!(page.cursor(1).unwrap().as_str(), "1");
@@ -71,12 +72,7 @@ async fn a_request_from_last_gets_the_event_appended_while_it_waits() {
     let (_server, client) = serve(&Feed::from(log.clone()));
     append_later(&log, Duration::from_millis(200), event(0, 2));
 
-    let page = client
-        .fetch(&[Cursor::last(0)])
-        .wait(LONG_WAIT)
-        .page()
-        .await
-        .unwrap();
+    let (page, _) = long_poll(&client, &[Cursor::last(0)], LONG_WAIT).await;
     let events: Vec<_> = page.events().iter().map(Event::data_json).collect();
     assert_eq!(events, [r#"{"n":2}"#]);
     assert_eq!(page.cursor(0).unwrap().as_str(), "2");
@@ -87,17 +83,8 @@ async fn a_request_whose_partitions_have_events_is_answered_at_once() {
     let log = MemoryLog::new(1);
     log.append(event(0, 1)).unwrap();
     let (_server, client) = serve(&Feed::from(log));
-    let started = Instant::now();
-    let page = client
-        .fetch(&[Cursor::first(0)])
-        .wait(LONG_WAIT)
-        .page()
-        .await
-        .unwrap();
-    assert!(
-        started.elapsed() < LONG_WAIT / 2,
-        "held though it had events"
-    );
+    let (page, took) = long_poll(&client, &[Cursor::first(0)], LONG_WAIT).await;
+    assert!(took < LONG_WAIT / 2, "held though it had events");
     assert_eq!(page.len(), 1);
 }
 
@@ -108,14 +95,8 @@ async fn without_events_it_is_answered_with_checkpoints_when_the_wait_ends() {
     // An event of a partition the request did not ask for does not end it.
     append_later(&log, Duration::from_millis(100), event(1, 1));
 
-    let started = Instant::now();
-    let page = client
-        .fetch(&[Cursor::last(0)])
-        .wait(Duration::from_secs(1))
-        .page()
-        .await
-        .unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "not held");
+    let (page, took) = long_poll(&client, &[Cursor::last(0)], Duration::from_secs(1)).await;
+    assert!(took >= Duration::from_secs(1), "not held");
     assert!(page.is_empty());
     assert_eq!(page.cursor(0).unwrap().as_str(), "0");
 }
@@ -124,14 +105,7 @@ async fn without_events_it_is_answered_with_checkpoints_when_the_wait_ends() {
 async fn the_producer_caps_the_wait() {
     let feed = Feed::from(MemoryLog::new(1)).with_max_wait(Duration::from_secs(1));
     let (_server, client) = serve(&feed);
-    let started = Instant::now();
-    let page = client
-        .fetch(&[Cursor::first(0)])
-        .wait(LONG_WAIT)
-        .page()
-        .await
-        .unwrap();
-    let took = started.elapsed();
+    let (page, took) = long_poll(&client, &[Cursor::first(0)], LONG_WAIT).await;
     assert!(took >= Duration::from_secs(1), "not held: {took:?}");
     assert!(took < LONG_WAIT / 2, "not capped: {took:?}");
     assert_eq!(page.cursor(0).unwrap().as_str(), "0");
@@ -159,14 +133,8 @@ async fn a_reader_without_notifications_is_read_again_when_the_wait_ends() {
     let (_server, client) = serve(&Feed::new(Unnotified(log.clone()), 1));
     append_later(&log, Duration::from_millis(100), event(0, 1));
 
-    let started = Instant::now();
-    let page = client
-        .fetch(&[Cursor::first(0)])
-        .wait(Duration::from_secs(1))
-        .page()
-        .await
-        .unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1));
+    let (page, took) = long_poll(&client, &[Cursor::first(0)], Duration::from_secs(1)).await;
+    assert!(took >= Duration::from_secs(1));
     assert_eq!(page.len(), 1, "the event appended during the wait");
 }
 
@@ -229,13 +197,11 @@ async fn shutting_down_answers_the_waiting_requests_with_their_checkpoints() {
         response
     });
     eventually("the request waits", || feed.waiting() == 1).await;
-    let started = Instant::now();
     stop.send(()).unwrap();
     let response = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await
-        .expect("answered at shutdown")
+        .expect("answered at shutdown, not after its wait")
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
         response.contains(r#"{"partition":0,"cursor":"1"}"#),

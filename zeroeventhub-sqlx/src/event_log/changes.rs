@@ -3,6 +3,7 @@
 //! waiting request.
 
 use std::{
+    future::Future,
     sync::{Arc, OnceLock},
     time::Duration,
 };
@@ -55,6 +56,29 @@ pub(crate) fn partition_list(partitions: &[u32]) -> String {
 pub(crate) fn partitions_of(payload: &str, table: &str) -> Option<Vec<Option<u32>>> {
     let (of, partitions) = payload.split_once(':')?;
     (of == table).then(|| partitions.split(',').map(|p| p.parse().ok()).collect())
+}
+
+/// How long a watch task waits before connecting again after its
+/// connection failed.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs `watch` (a change check on a connection of its own) for ever:
+/// again, a second later, whenever it fails.
+pub(crate) async fn keep_watching<F, Fut>(watcher: &Watcher, mut watch: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), sqlx::Error>>,
+{
+    loop {
+        if let Err(error) = watch().await {
+            tracing::warn!(
+                error = %zeroeventhub::ErrorChain(&error),
+                table = %watcher.table,
+                "the connection watching the event log for new events failed; connecting again"
+            );
+        }
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
 }
 
 /// The change signal of one log and its clones, and the watch task,

@@ -1,17 +1,14 @@
 //! PostgreSQL: `LISTEN` on one connection per log; every append, by any
 //! process or replica, sends a `NOTIFY` that PostgreSQL delivers at commit.
 
-use std::time::Duration;
-
 use futures_core::future::BoxFuture;
 use sqlx::{
     Pool, Postgres,
     pool::PoolOptions,
     postgres::{PgListener, PgNotification},
 };
-use zeroeventhub::ErrorChain;
 
-use super::super::changes::{Watch, Watcher, partitions_of};
+use super::super::changes::{Watch, Watcher, keep_watching, partitions_of};
 
 /// The channel every event log notifies. The payload, `OID:P1,P2`, names
 /// the table by its OID, which tells apart tables of one name in different
@@ -22,10 +19,6 @@ const CHANNEL: &str = "zeroeventhub";
 /// connections may set a `search_path` the listening one lacks).
 const TABLE_OID: &str = "SELECT CAST(CAST(CAST(CAST($1 AS TEXT) AS regclass) AS oid) AS BIGINT)";
 
-/// How long to wait before connecting again after the listening
-/// connection failed.
-const RECONNECT_DELAY: Duration = Duration::from_secs(1);
-
 impl Watch for Postgres {
     const NOTIFY: Option<&'static str> = Some(
         "SELECT pg_notify('zeroeventhub', CAST(CAST(CAST('{table}' AS regclass) AS oid) AS TEXT) || ':' || $1)",
@@ -33,16 +26,7 @@ impl Watch for Postgres {
 
     fn watch(pool: Pool<Postgres>, watcher: Watcher) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            loop {
-                if let Err(error) = listen(&pool, &watcher).await {
-                    tracing::warn!(
-                        error = %ErrorChain(&error),
-                        table = %watcher.table,
-                        "the connection listening for new events failed; connecting again"
-                    );
-                }
-                tokio::time::sleep(RECONNECT_DELAY).await;
-            }
+            keep_watching(&watcher, || listen(&pool, &watcher)).await;
         })
     }
 }

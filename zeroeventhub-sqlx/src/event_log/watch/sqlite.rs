@@ -16,33 +16,19 @@ use std::time::Duration;
 use futures_core::future::BoxFuture;
 use sqlx::{Connection, Pool, Sqlite, SqliteConnection};
 use tokio::time::Instant;
-use zeroeventhub::ErrorChain;
 
-use super::super::changes::{Watch, Watcher};
+use super::super::changes::{Watch, Watcher, keep_watching};
 
 /// How often to check right after this process appended.
 const EAGER_INTERVAL: Duration = Duration::from_millis(1);
 /// How long to check eagerly after an append whose commit is not seen.
 const EAGER_FOR: Duration = Duration::from_secs(1);
-/// How long to wait before connecting again after the checking
-/// connection failed.
-const RECONNECT_DELAY: Duration = Duration::from_secs(1);
-
 impl Watch for Sqlite {
     const NOTIFY: Option<&'static str> = None;
 
     fn watch(pool: Pool<Sqlite>, watcher: Watcher) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            loop {
-                if let Err(error) = check(&pool, &watcher).await {
-                    tracing::warn!(
-                        error = %ErrorChain(&error),
-                        table = %watcher.table,
-                        "the connection checking for new events failed; connecting again"
-                    );
-                }
-                tokio::time::sleep(RECONNECT_DELAY).await;
-            }
+            keep_watching(&watcher, || check(&pool, &watcher)).await;
         })
     }
 }
