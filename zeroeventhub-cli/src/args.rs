@@ -9,10 +9,12 @@ use zeroeventhub::{
     Cursor, FeedRequest, HeaderSelection,
     client::{Client, FetchBuilder},
     ndjson::DEFAULT_MAX_LINE_LENGTH,
+    reqwest::header::{HeaderName, HeaderValue},
     server::DEFAULT_PAGE_SIZE,
 };
 
 use crate::{
+    connect::Connection,
     database::Database,
     help::{
         ABOUT, AFTER_HELP, APPEND_AFTER_HELP, FETCH_AFTER_HELP, FOLLOW_AFTER_HELP, LONG_ABOUT,
@@ -94,6 +96,27 @@ pub(crate) struct FeedArgs {
     /// without headers.
     #[arg(long, value_name = "LIST", value_parser = parse::headers)]
     pub(crate) headers: Option<HeaderSelection>,
+
+    /// Send this HTTP header with every request, as curl's -H; repeat for more, e.g. -H 'Authorization: Bearer abc'
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse::http_header)]
+    pub(crate) http_headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// Send `Authorization: Bearer TOKEN`, TOKEN being the first line of this file, read again before every request, e.g. --bearer-token-file /run/secrets/feed-token
+    ///
+    /// A token that another process renews in the file is used from the
+    /// next request on: a long follow outlives its tokens without a
+    /// restart. `follow` retries 401 and 403 answers with back-off then,
+    /// instead of ending.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) bearer_token_file: Option<PathBuf>,
+
+    /// How long to wait for a connection to the producer, e.g. --connect-timeout 3s
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
+    pub(crate) connect_timeout: Duration,
+
+    /// The longest silence allowed while a response arrives; it must exceed follow's --wait, e.g. --read-timeout 2m
+    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse::duration)]
+    pub(crate) read_timeout: Duration,
 }
 
 impl FeedArgs {
@@ -104,6 +127,16 @@ impl FeedArgs {
             (0..self.partitions).map(Cursor::first).collect()
         } else {
             self.cursors.clone()
+        }
+    }
+
+    /// How to reach the feed: headers, token file, timeouts.
+    pub(crate) fn connection(&self) -> Connection {
+        Connection {
+            headers: self.http_headers.clone(),
+            token_file: self.bearer_token_file.clone(),
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
         }
     }
 
@@ -215,6 +248,19 @@ pub(crate) struct FollowArgs {
 }
 
 impl FollowArgs {
+    /// A read timeout that a held request would outlast cuts it off: the
+    /// timeout must exceed the wait.
+    fn check(&self) -> Result<(), String> {
+        match self.long_poll() {
+            Some(wait) if self.feed.read_timeout <= wait => Err(format!(
+                "--read-timeout {} must exceed --wait {} (the producer may hold a request that long)",
+                humantime::format_duration(self.feed.read_timeout),
+                self.wait
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The long-poll of a caught-up request: `--wait`, none with `0` or
     /// `--until-caught-up`.
     pub(crate) fn long_poll(&self) -> Option<Duration> {
@@ -273,6 +319,14 @@ pub(crate) struct ServeArgs {
     /// Hold a request that asks to wait (long-polling) at most SECS seconds; 0 answers every request at once, e.g. --max-wait 30
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub(crate) max_wait: u32,
+
+    /// Serve only requests with `Authorization: Bearer TOKEN`, TOKEN one line of this file; others get 401, e.g. --auth-token-file /run/secrets/feed-tokens
+    ///
+    /// Each non-empty line is a token (so a new one can be added before the
+    /// old one is removed); the file is read at the start. Tokens are
+    /// compared in constant time and never logged.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) auth_token_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -309,7 +363,7 @@ impl Cli {
         let cli = Cli::parse();
         let (name, problem) = match &cli.command {
             Command::Fetch(args) => ("fetch", args.feed.check()),
-            Command::Follow(args) => ("follow", args.feed.check()),
+            Command::Follow(args) => ("follow", args.feed.check().and_then(|()| args.check())),
             Command::Serve(_) | Command::Append(_) | Command::Cursors(_) => return cli,
         };
         if let Err(message) = problem {

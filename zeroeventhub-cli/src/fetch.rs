@@ -2,7 +2,6 @@
 
 use anyhow::anyhow;
 use futures_util::{FutureExt, StreamExt};
-use zeroeventhub::client::Client;
 
 use crate::{
     args::FetchArgs,
@@ -18,10 +17,12 @@ use crate::{
 /// failure to write to stdout.
 pub(crate) async fn run(args: FetchArgs) -> anyhow::Result<()> {
     let max_line_length = usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX);
-    let client = Client::builder(args.feed.url.as_str(), args.feed.partitions)
-        .max_line_length(max_line_length)
-        .build()
-        .map_err(|error| anyhow!(describe_feed_error(&error)))?;
+    let client =
+        args.feed
+            .connection()
+            .client(args.feed.url.as_str(), args.feed.partitions, |builder| {
+                builder.max_line_length(max_line_length)
+            })?;
     let mut lines = args
         .feed
         .fetch(&client, &args.feed.start_cursors())

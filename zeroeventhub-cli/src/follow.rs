@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use zeroeventhub::{
     FeedLine, Page,
-    client::{self, Client, FetchBuilder},
+    client::{self, FetchBuilder},
     consumer::{Backoff, Polling},
 };
 
@@ -44,8 +44,12 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
     if let Some(database) = &args.store {
         return store::follow(&args, database, signals).await;
     }
-    let client = Client::new(args.feed.url.as_str(), args.feed.partitions)
-        .map_err(|error| anyhow!(describe_feed_error(&error)))?;
+    let client =
+        args.feed
+            .connection()
+            .client(args.feed.url.as_str(), args.feed.partitions, |builder| {
+                builder
+            })?;
     let mut cursors = args.feed.start_cursors();
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
     let mut out = Output::stdout();
@@ -63,8 +67,13 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
         let page = match fetched {
             Ok(page) => page,
             // "Transient failures (connect errors, 5xx, cut-off bodies) are
-            // retried with exponential back-off and jitter, capped."
-            Err(error) if error.is_transient() => {
+            // retried with exponential back-off and jitter, capped"; with a
+            // token file, also a refused or unreadable token: the file may
+            // hold a fresh one by the next attempt.
+            Err(error)
+                if error.is_transient()
+                    || (args.feed.bearer_token_file.is_some() && token_refused(&error)) =>
+            {
                 // A producer's `Retry-After` is a floor for the delay.
                 let delay = backoff.next_delay_after(&error);
                 report(&format!(
@@ -124,6 +133,15 @@ async fn fetch_page_in_hand(
             () = signals.wait_for(2) => return Err(Interrupted),
         }
     }
+}
+
+/// Whether the producer refused the credentials (401, 403), or the token
+/// could not be read.
+fn token_refused(error: &client::Error) -> bool {
+    let refused = error
+        .status()
+        .is_some_and(|status| status.as_u16() == 401 || status.as_u16() == 403);
+    refused || error.is_request_hook()
 }
 
 /// `duration` without its sub-millisecond part, for messages.

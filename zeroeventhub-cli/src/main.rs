@@ -8,6 +8,8 @@
 
 mod append;
 mod args;
+mod auth;
+mod connect;
 mod database;
 mod event_log;
 mod fetch;

@@ -7,7 +7,10 @@ use std::{
 };
 
 use url::Url;
-use zeroeventhub::{Cursor, HeaderSelection, ParseCursorError, RequestError};
+use zeroeventhub::{
+    Cursor, HeaderSelection, ParseCursorError, RequestError,
+    reqwest::header::{HeaderName, HeaderValue},
+};
 
 use crate::{database::Database, source::Source};
 
@@ -42,6 +45,22 @@ pub(crate) fn cursor(text: &str) -> Result<Cursor, String> {
 pub(crate) fn headers(text: &str) -> Result<HeaderSelection, String> {
     text.parse()
         .map_err(|error: RequestError| error.to_string())
+}
+
+/// Parses an HTTP header as curl's `-H` takes it: `Name: value` (the
+/// value without surrounding spaces). The value is never echoed in an
+/// error: it may be a secret.
+pub(crate) fn http_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or("expected 'NAME: VALUE', e.g. 'Authorization: Bearer abc'")?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("{:?} is not a valid header name", name.trim()))?;
+    let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        format!("the value of header {name} holds characters a header cannot carry")
+    })?;
+    value.set_sensitive(true);
+    Ok((name, value))
 }
 
 /// Parses a STORE: `sqlite:PATH` or a `postgres://` URL.

@@ -12,6 +12,7 @@ use zeroeventhub_sqlx::DEFAULT_TABLE;
 use crate::{
     Interrupted,
     args::ServeArgs,
+    auth::Tokens,
     database::Pool,
     event_log,
     output::{Output, StdoutError, report},
@@ -40,6 +41,8 @@ pub(crate) async fn run(args: ServeArgs, signals: &Signals) -> anyhow::Result<()
 /// How `zeh serve` serves a log: at which path, with which defaults.
 pub(crate) struct FeedSettings {
     path: String,
+    /// The tokens a request must carry, if any.
+    tokens: Option<Tokens>,
     /// Events per response when a request gives no page size hint.
     pub(crate) default_page_size: u32,
     max_wait: Duration,
@@ -53,20 +56,30 @@ pub(crate) struct Served {
 }
 
 impl FeedSettings {
-    fn of(args: &ServeArgs) -> Self {
-        FeedSettings {
+    fn of(args: &ServeArgs) -> anyhow::Result<Self> {
+        let tokens = args
+            .auth_token_file
+            .as_deref()
+            .map(Tokens::load)
+            .transpose()?;
+        Ok(FeedSettings {
             path: args.path.clone(),
+            tokens,
             default_page_size: args.default_page_size,
             max_wait: args.max_wait(),
-        }
+        })
     }
 
     /// `log` (with [`default_page_size`](FeedSettings::default_page_size)
     /// set) served as these settings say.
     pub(crate) fn serve<L: DataReader + Partitioned>(&self, log: L) -> Served {
         let feed = Feed::from(log).with_max_wait(self.max_wait);
+        let router = zeroeventhub_axum::feed_router(&self.path, feed.clone());
         Served {
-            router: zeroeventhub_axum::feed_router(&self.path, feed.clone()),
+            router: match &self.tokens {
+                Some(tokens) => tokens.guard(router),
+                None => router,
+            },
             shut_down: Box::new(move || feed.shut_down()),
         }
     }
@@ -76,7 +89,7 @@ impl FeedSettings {
 /// pool to close at the end, if any.
 async fn open(args: &ServeArgs) -> anyhow::Result<(Served, String, Option<Pool>)> {
     let partitions = plural(args.partitions as usize, "partition");
-    let settings = FeedSettings::of(args);
+    let settings = FeedSettings::of(args)?;
     match &args.source {
         Source::File(path) => {
             let log =

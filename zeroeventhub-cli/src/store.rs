@@ -21,7 +21,6 @@ use anyhow::{Context, anyhow};
 use tokio::sync::watch;
 use zeroeventhub::{
     BoxError, ErrorChain, Event, FeedLine, Page,
-    client::Client,
     consumer::{Consumer, ConsumerConfig, ConsumerError, Handler, StartFrom},
 };
 use zeroeventhub_sqlx::{
@@ -90,8 +89,12 @@ where
         )
     })?;
 
-    let client = Client::new(args.feed.url.as_str(), args.feed.partitions)
-        .map_err(|error| anyhow!(describe_feed_error(&error)))?;
+    let client =
+        args.feed
+            .connection()
+            .client(args.feed.url.as_str(), args.feed.partitions, |builder| {
+                builder
+            })?;
     let (failed, failure) = watch::channel(None);
     let writer = Writer {
         insert: format!("INSERT INTO {table} (partition_id, headers, data) "),

@@ -5,6 +5,7 @@
 //! errors and help.
 
 mod args;
+mod auth;
 mod db;
 mod event_log;
 mod fetch;
