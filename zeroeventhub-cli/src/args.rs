@@ -110,6 +110,10 @@ pub(crate) struct FeedArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) bearer_token_file: Option<PathBuf>,
 
+    /// Trust the certificate authorities in this PEM file for https:// feeds, besides the system's, e.g. --cacert /etc/company/ca.pem
+    #[arg(long, value_name = "PEM")]
+    pub(crate) cacert: Option<PathBuf>,
+
     /// How long to wait for a connection to the producer, e.g. --connect-timeout 3s
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
     pub(crate) connect_timeout: Duration,
@@ -135,6 +139,7 @@ impl FeedArgs {
         Connection {
             headers: self.http_headers.clone(),
             token_file: self.bearer_token_file.clone(),
+            ca_file: self.cacert.clone(),
             connect_timeout: self.connect_timeout,
             read_timeout: self.read_timeout,
         }

@@ -21,6 +21,8 @@ pub(crate) struct Connection {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// `--bearer-token-file`.
     pub(crate) token_file: Option<PathBuf>,
+    /// `--cacert`: roots trusted besides the system's.
+    pub(crate) ca_file: Option<PathBuf>,
     /// `--connect-timeout`.
     pub(crate) connect_timeout: Duration,
     /// `--read-timeout`.
@@ -45,12 +47,14 @@ impl Connection {
         for (name, value) in &self.headers {
             defaults.append(name.clone(), value.clone());
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)
-            .default_headers(defaults)
-            .build()
-            .context("cannot build the HTTP client")?;
+            .default_headers(defaults);
+        if let Some(path) = &self.ca_file {
+            http = http.tls_certs_merge(roots(path)?);
+        }
+        let http = http.build().context("cannot build the HTTP client")?;
         let mut builder = Client::builder(url, partitions).http_client(http);
         if let Some(path) = &self.token_file {
             let path = Arc::new(path.clone());
@@ -63,6 +67,18 @@ impl Connection {
             .build()
             .map_err(|error| anyhow!(describe_feed_error(&error)))
     }
+}
+
+/// The certificates of the PEM file at `path`.
+fn roots(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem)
+        .with_context(|| format!("the CA file {} is not PEM", path.display()))?;
+    if roots.is_empty() {
+        anyhow::bail!("the CA file {} holds no certificate", path.display());
+    }
+    Ok(roots)
 }
 
 /// `Authorization: Bearer TOKEN`, TOKEN being the first line of the file

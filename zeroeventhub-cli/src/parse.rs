@@ -14,18 +14,11 @@ use zeroeventhub::{
 
 use crate::{database::Database, source::Source};
 
-/// Parses a feed URL: absolute, `http` (or `https` when built with the
-/// `tls` feature).
+/// Parses a feed URL: absolute, `http` or `https`.
 pub(crate) fn url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|error| format!("not a URL: {error}"))?;
     match url.scheme() {
-        "http" => {}
-        "https" if cfg!(feature = "tls") => {}
-        "https" => {
-            return Err("https:// needs zeh built with the `tls` feature \
-                        (cargo install zeroeventhub-cli --features tls)"
-                .to_owned());
-        }
+        "http" | "https" => {}
         other => return Err(format!("the scheme must be http or https, not {other:?}")),
     }
     // The url crate already refuses an http(s) URL without a host.
@@ -192,13 +185,6 @@ mod tests {
                 .contains("scheme")
         );
         assert!(url("http://").is_err());
-        #[cfg(not(feature = "tls"))]
-        assert!(
-            url("https://example.com/feed")
-                .unwrap_err()
-                .contains("`tls` feature")
-        );
-        #[cfg(feature = "tls")]
         assert!(url("https://example.com/feed").is_ok());
     }
 

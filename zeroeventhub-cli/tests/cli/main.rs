@@ -17,3 +17,4 @@ mod long_poll;
 mod serve;
 mod store;
 mod support;
+mod tls;
