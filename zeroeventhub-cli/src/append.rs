@@ -35,7 +35,7 @@ pub(crate) async fn run(args: AppendArgs) -> anyhow::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let cursors = event_log::append(&args.store, args.partitions, &events).await?;
+    let cursors = event_log::append(&args.store, &args.table, args.partitions, &events).await?;
     let mut out = Output::stdout();
     for cursor in last_per_partition(cursors) {
         out.write_line(&FeedLine::Checkpoint(cursor))?;

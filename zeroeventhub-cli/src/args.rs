@@ -12,6 +12,7 @@ use zeroeventhub::{
     reqwest::header::{HeaderName, HeaderValue},
     server::DEFAULT_PAGE_SIZE,
 };
+use zeroeventhub_sqlx::DEFAULT_TABLE;
 
 use crate::{
     connect::Connection,
@@ -332,9 +333,26 @@ pub(crate) struct ServeArgs {
     /// compared in constant time and never logged.
     #[arg(long, value_name = "PATH")]
     pub(crate) auth_token_file: Option<PathBuf>,
+
+    /// With a database: the event log's table, e.g. --table person_events
+    ///
+    /// For several feeds in one database. A plain SQL name, optionally with
+    /// a schema (schema.table); created if missing.
+    #[arg(long, value_name = "TABLE", default_value = DEFAULT_TABLE, value_parser = parse::table)]
+    pub(crate) table: String,
 }
 
 impl ServeArgs {
+    /// `--table` names a table of a database: a file has none.
+    fn check(&self) -> Result<(), String> {
+        match self.source {
+            Source::File(_) if self.table != DEFAULT_TABLE => {
+                Err("--table applies to a database SOURCE (sqlite:PATH or postgres://...), not to a file".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// `--max-wait` as a duration.
     pub(crate) fn max_wait(&self) -> Duration {
         Duration::from_secs(self.max_wait.into())
@@ -359,6 +377,13 @@ pub(crate) struct AppendArgs {
     /// The events, one per line in the wire form; stdin when absent or -, e.g. events.ndjson
     #[arg(value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
+
+    /// With a database: the event log's table, e.g. --table person_events
+    ///
+    /// For several feeds in one database. A plain SQL name, optionally with
+    /// a schema (schema.table); created if missing.
+    #[arg(long, value_name = "TABLE", default_value = DEFAULT_TABLE, value_parser = parse::table)]
+    pub(crate) table: String,
 }
 
 impl Cli {
@@ -369,7 +394,8 @@ impl Cli {
         let (name, problem) = match &cli.command {
             Command::Fetch(args) => ("fetch", args.feed.check()),
             Command::Follow(args) => ("follow", args.feed.check().and_then(|()| args.check())),
-            Command::Serve(_) | Command::Append(_) | Command::Cursors(_) => return cli,
+            Command::Serve(args) => ("serve", args.check()),
+            Command::Append(_) | Command::Cursors(_) => return cli,
         };
         if let Err(message) = problem {
             let mut command = Cli::command();

@@ -1,10 +1,10 @@
 //! The producer's event log in a database (zeroeventhub-sqlx's `EventLog`,
-//! table `zeh_event_log`): served by `zeh serve STORE`, written by
-//! `zeh append STORE`.
+//! table `zeh_event_log` unless `--table` names another): served by
+//! `zeh serve STORE`, written by `zeh append STORE`.
 
 use anyhow::Context;
 use zeroeventhub::{Cursor, Event};
-use zeroeventhub_sqlx::{Backend, DEFAULT_TABLE, EventLog, sqlx};
+use zeroeventhub_sqlx::{Backend, EventLog, sqlx};
 
 use crate::{
     database::{Database, Pool},
@@ -24,17 +24,18 @@ const SERVE_CONNECTIONS: u32 = 8;
 /// The database cannot be opened or refuses the table.
 pub(crate) async fn served(
     database: &Database,
+    table: &str,
     partitions: u32,
     settings: &FeedSettings,
 ) -> anyhow::Result<(Served, Pool)> {
     let pool = database.connect(SERVE_CONNECTIONS).await?;
     let served = match &pool {
         Pool::Sqlite(pool) => {
-            let log = open(pool, partitions, database).await?;
+            let log = open(pool, table, partitions, database).await?;
             settings.serve(log.with_default_page_size(settings.default_page_size))
         }
         Pool::Postgres(pool) => {
-            let log = open(pool, partitions, database).await?;
+            let log = open(pool, table, partitions, database).await?;
             settings.serve(log.with_default_page_size(settings.default_page_size))
         }
     };
@@ -51,19 +52,20 @@ pub(crate) async fn served(
 /// nothing is appended then.
 pub(crate) async fn append(
     database: &Database,
+    table: &str,
     partitions: u32,
     events: &[Event],
 ) -> anyhow::Result<Vec<Cursor>> {
     let pool = database.connect(1).await?;
     let published = match &pool {
         Pool::Sqlite(pool) => {
-            open(pool, partitions, database)
+            open(pool, table, partitions, database)
                 .await?
                 .publish(events)
                 .await
         }
         Pool::Postgres(pool) => {
-            open(pool, partitions, database)
+            open(pool, table, partitions, database)
                 .await?
                 .publish(events)
                 .await
@@ -74,16 +76,17 @@ pub(crate) async fn append(
     Ok(cursors)
 }
 
-/// The log of `partitions` partitions in the default table of `pool`'s
-/// database, created if missing.
+/// The log of `partitions` partitions in `table` of `pool`'s database,
+/// created if missing.
 async fn open<DB: Backend>(
     pool: &sqlx::Pool<DB>,
+    table: &str,
     partitions: u32,
     database: &Database,
 ) -> anyhow::Result<EventLog<DB>> {
-    let log = EventLog::new(pool.clone(), partitions);
+    let log = EventLog::new(pool.clone(), partitions).with_table(table)?;
     log.migrate()
         .await
-        .with_context(|| format!("cannot create the table {DEFAULT_TABLE} in {database}"))?;
+        .with_context(|| format!("cannot create the table {table} in {database}"))?;
     Ok(log)
 }

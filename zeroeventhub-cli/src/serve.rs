@@ -7,7 +7,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use zeroeventhub::server::{DataReader, Feed, MemoryLog, Partitioned};
-use zeroeventhub_sqlx::DEFAULT_TABLE;
 
 use crate::{
     Interrupted,
@@ -103,8 +102,12 @@ async fn open(args: &ServeArgs) -> anyhow::Result<(Served, String, Option<Pool>)
             Ok((settings.serve(log), what, None))
         }
         Source::Database(database) => {
-            let (served, pool) = event_log::served(database, args.partitions, &settings).await?;
-            let what = format!("the event log {DEFAULT_TABLE} in {partitions} from {database}");
+            let (served, pool) =
+                event_log::served(database, &args.table, args.partitions, &settings).await?;
+            let what = format!(
+                "the event log {} in {partitions} from {database}",
+                args.table
+            );
             Ok((served, what, Some(pool)))
         }
     }

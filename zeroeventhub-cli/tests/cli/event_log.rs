@@ -352,3 +352,54 @@ fn serve_postgres_serves_data_with_newlines_on_one_line() {
     };
     data_with_newlines_is_served_on_one_line(&db);
 }
+
+/// `--table`: two feeds in one database, each appended to and served by
+/// its name; the default table stays empty.
+fn logs_in_other_tables_are_separate_feeds(db: &TestDb) {
+    let event = |n: u32| format!("{{\"partition\":0,\"data\":{n}}}\n");
+    for (table, n) in [("people_events", 1), ("order_events", 2)] {
+        let appended = append(db, &["--table", table], &event(n));
+        assert!(appended.status.success(), "{}", stderr_of(&appended));
+    }
+    for (table, n) in [("people_events", 1), ("order_events", 2)] {
+        let serve = Serve::start(&[&db.store(), "--partitions", PARTITIONS, "--table", table]);
+        let lines = fetch(&serve.url, &["--cursor", "0=_first"]);
+        assert_eq!(
+            lines,
+            format!(
+                "{}{}\n{}\n",
+                event(n),
+                checkpoint(0, "1"),
+                checkpoint(0, "1")
+            )
+        );
+    }
+    let serve = Serve::start(&[&db.store(), "--partitions", PARTITIONS]);
+    assert_eq!(
+        fetch(&serve.url, &["--cursor", "0=_first"]),
+        format!("{}\n", checkpoint(0, "0"))
+    );
+}
+
+#[test]
+fn sqlite_logs_in_other_tables_are_separate_feeds() {
+    logs_in_other_tables_are_separate_feeds(&TestDb::sqlite());
+}
+
+#[test]
+fn postgres_logs_in_other_tables_are_separate_feeds() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    logs_in_other_tables_are_separate_feeds(&db);
+}
+
+#[test]
+fn a_table_for_a_file_source_is_refused() {
+    let output = zeh()
+        .args(["serve", FIXTURE, "--partitions", PARTITIONS, "--table", "t"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("--table applies to a database SOURCE"));
+}
