@@ -334,6 +334,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) auth_token_file: Option<PathBuf>,
 
+    /// After Ctrl-C or SIGTERM, how long the responses in flight may take to finish before they are cut and zeh exits, e.g. --shutdown-grace 30s
+    ///
+    /// A cut response is aborted: its consumer sees a failed response and
+    /// asks again elsewhere, never mistaking it for a whole page.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse::duration)]
+    pub(crate) shutdown_grace: Duration,
+
     /// With a database: the event log's table, e.g. --table person_events
     ///
     /// For several feeds in one database. A plain SQL name, optionally with

@@ -29,12 +29,21 @@ use crate::{
 /// cannot be bound, or [`Interrupted`].
 pub(crate) async fn run(args: ServeArgs, signals: &Signals) -> anyhow::Result<()> {
     let (served, what, pool) = open(&args).await?;
-    serve(&args, served, &what, signals).await?;
-    // After a clean shutdown: no request holds a connection any more.
-    if let Some(pool) = pool {
+    let ended = serve(&args, served, &what, signals).await?;
+    // After a clean shutdown no request holds a connection any more; after
+    // the grace period, the cut responses are dropped with the process.
+    if let (Some(pool), Ended::Cleanly) = (pool, ended) {
         pool.close().await;
     }
     Ok(())
+}
+
+/// How serving ended after the first signal.
+enum Ended {
+    /// Every response in flight was answered.
+    Cleanly,
+    /// The grace period ran out: the responses still in flight are cut.
+    GraceOver,
 }
 
 /// How `zeh serve` serves a log: at which path, with which defaults.
@@ -120,7 +129,7 @@ async fn serve(
     served: Served,
     what: &str,
     signals: &Signals,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ended> {
     let Served { router, shut_down } = served;
     let listener = TcpListener::bind(args.addr)
         .await
@@ -142,19 +151,34 @@ async fn serve(
     report(&format!("serving {what}"));
 
     let first_signal = signals.wait_for(1);
+    let grace = args.shutdown_grace;
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         first_signal.await;
-        report(
-            "shutting down once the requests in flight are answered (signal again to stop at once)",
-        );
+        report(&format!(
+            "shutting down once the requests in flight are answered, at most {} (signal again to stop at once)",
+            humantime::format_duration(grace)
+        ));
         // Long-polling requests are answered now, not when their wait ends.
         shut_down();
     });
+    let grace_over = {
+        let first_signal = signals.wait_for(1);
+        async move {
+            first_signal.await;
+            tokio::time::sleep(grace).await;
+        }
+    };
     tokio::select! {
         served = server => served.context("serving failed")?,
+        () = grace_over => {
+            // Ending the process closes their connections mid-body: a
+            // consumer sees a failed response, never a complete one.
+            report("the grace period is over: cutting the responses still in flight");
+            return Ok(Ended::GraceOver);
+        }
         () = signals.wait_for(2) => return Err(Interrupted.into()),
     }
-    Ok(())
+    Ok(Ended::Cleanly)
 }
 
 /// `1 event`, `2 events`.

@@ -180,3 +180,46 @@ fn serve_on_an_address_in_use_exits_1() {
         "{stderr}"
     );
 }
+
+/// A client that reads nothing of a large response holds it in flight;
+/// after the grace period `zeh serve` cuts it and exits 0, and what the
+/// client got is not a complete body.
+#[test]
+fn serve_cuts_the_responses_still_in_flight_once_the_grace_period_is_over() {
+    use std::io::Read;
+
+    let mut file = NamedTempFile::new().unwrap();
+    let line = format!("{{\"partition\":0,\"data\":\"{}\"}}\n", "x".repeat(100));
+    for _ in 0..250_000 {
+        file.write_all(line.as_bytes()).unwrap();
+    }
+    file.flush().unwrap();
+    let path = file.path().to_str().unwrap().to_owned();
+    let mut serve = Serve::start(&[&path, "--partitions", "1", "--shutdown-grace", "1s"]);
+
+    let rest = serve.url.strip_prefix("http://").unwrap();
+    let (addr, route) = rest.split_once('/').unwrap();
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "GET /{route}?n=1&cursor0=_first&pagesizehint=250000 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut head = [0_u8; 12];
+    socket.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let signalled = std::time::Instant::now();
+    serve.process.signal("TERM");
+    assert_eq!(serve.process.wait().code(), Some(0));
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(20),
+        "not cut after the grace period"
+    );
+    let mut received = Vec::new();
+    let _ = socket.read_to_end(&mut received);
+    assert!(
+        !received.ends_with(b"\r\n0\r\n\r\n"),
+        "a cut response must not end as a complete chunked body"
+    );
+}
