@@ -45,6 +45,13 @@
 //! # }
 //! ```
 //!
+//! A graceful shutdown waits for every response in flight, however long a
+//! slow consumer takes to read its page. To give it a deadline, race it
+//! with a timer that starts at the signal; when the timer wins, return
+//! (and end the process): the connections still open are closed mid-body,
+//! so their consumers see a failed response and ask again, never a
+//! complete one.
+//!
 //! # Examples
 //!
 //! ```

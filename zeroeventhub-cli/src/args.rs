@@ -341,6 +341,14 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse::duration)]
     pub(crate) shutdown_grace: Duration,
 
+    /// Close a connection that takes longer than this to send a request's head (a slow client, or one idle between requests), e.g. --header-timeout 30s
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
+    pub(crate) header_timeout: Duration,
+
+    /// The most responses in flight at once, held long-polls included; past it, 503 with Retry-After, e.g. --max-streams 10000
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_streams: u32,
+
     /// With a database: the event log's table, e.g. --table person_events
     ///
     /// For several feeds in one database. A plain SQL name, optionally with

@@ -15,6 +15,7 @@ mod event_log;
 mod fetch;
 mod follow;
 mod help;
+mod http_server;
 mod output;
 mod parse;
 mod serve;

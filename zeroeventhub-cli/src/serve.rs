@@ -14,6 +14,7 @@ use crate::{
     auth::Tokens,
     database::Pool,
     event_log,
+    http_server::{self, Limits},
     output::{Output, StdoutError, report},
     signal::Signals,
     source::{self, Source},
@@ -152,7 +153,11 @@ async fn serve(
 
     let first_signal = signals.wait_for(1);
     let grace = args.shutdown_grace;
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let limits = Limits {
+        header_timeout: args.header_timeout,
+        max_streams: args.max_streams as usize,
+    };
+    let server = http_server::serve(listener, router, limits, async move {
         first_signal.await;
         report(&format!(
             "shutting down once the requests in flight are answered, at most {} (signal again to stop at once)",
@@ -169,7 +174,7 @@ async fn serve(
         }
     };
     tokio::select! {
-        served = server => served.context("serving failed")?,
+        () = server => {}
         () = grace_over => {
             // Ending the process closes their connections mid-body: a
             // consumer sees a failed response, never a complete one.

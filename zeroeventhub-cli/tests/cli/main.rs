@@ -12,6 +12,7 @@ mod fetch;
 mod fetch_faults;
 mod follow;
 mod group;
+mod hardening;
 mod kill;
 mod long_poll;
 mod serve;
