@@ -251,6 +251,10 @@ pub(crate) struct FollowArgs {
     /// a fresh identity.
     #[arg(long, value_name = "ID", requires = "store")]
     pub(crate) instance: Option<String>,
+
+    /// Serve the library's metrics in the Prometheus text format at http://ADDR/metrics, e.g. --metrics-addr 127.0.0.1:9464
+    #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
+    pub(crate) metrics_addr: Option<SocketAddr>,
 }
 
 impl FollowArgs {
@@ -348,6 +352,10 @@ pub(crate) struct ServeArgs {
     /// The most responses in flight at once, held long-polls included; past it, 503 with Retry-After, e.g. --max-streams 10000
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_streams: u32,
+
+    /// Serve the library's metrics in the Prometheus text format at http://ADDR/metrics, e.g. --metrics-addr 127.0.0.1:9464
+    #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
+    pub(crate) metrics_addr: Option<SocketAddr>,
 
     /// With a database: the event log's table, e.g. --table person_events
     ///

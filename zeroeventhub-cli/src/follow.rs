@@ -41,6 +41,7 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// A non-transient failure of the feed (4xx, a malformed response), of
 /// the store, a failure to write to stdout, or [`Interrupted`].
 pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<()> {
+    crate::metrics::serve(args.metrics_addr)?;
     if let Some(database) = &args.store {
         return store::follow(&args, database, signals).await;
     }

@@ -16,6 +16,7 @@ mod fetch;
 mod follow;
 mod help;
 mod http_server;
+mod metrics;
 mod output;
 mod parse;
 mod serve;

@@ -29,6 +29,7 @@ use crate::{
 /// The file cannot be loaded, the database cannot be opened, the address
 /// cannot be bound, or [`Interrupted`].
 pub(crate) async fn run(args: ServeArgs, signals: &Signals) -> anyhow::Result<()> {
+    crate::metrics::serve(args.metrics_addr)?;
     let (served, what, pool) = open(&args).await?;
     let ended = serve(&args, served, &what, signals).await?;
     // After a clean shutdown no request holds a connection any more; after

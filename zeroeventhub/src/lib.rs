@@ -65,6 +65,7 @@
 //! | `blocking` | no | `blocking`: the same client without async (`reqwest::blocking`) |
 //! | `server` | no | [`server`]: the producer-side `DataReader` trait, `Feed` (with long-polling, tokio) and the response encoder |
 //! | `consumer` | no | [`consumer`]: the consumer loop, exactly once, for any database (tokio) |
+//! | `metrics` | no | report through the `metrics` facade (names in [`metrics`]), to the exporter you install |
 //! | `default-tls` | no | reqwest's default TLS stack, for `https://` feeds (or enable TLS on your own `reqwest` dependency) |
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(missing_docs)]
@@ -86,6 +87,8 @@ pub mod client;
 pub mod consumer;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(any(feature = "consumer", feature = "server"))]
+pub mod metrics;
 
 /// The HTTP client this crate's client is built on, re-exported so that
 /// your `reqwest::Client` (TLS, proxies, timeouts) and request hooks use

@@ -15,6 +15,7 @@ mod group;
 mod hardening;
 mod kill;
 mod long_poll;
+mod metrics;
 mod serve;
 mod store;
 mod support;

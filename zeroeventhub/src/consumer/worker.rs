@@ -11,6 +11,7 @@ use super::{
 use crate::{
     BoxError, Cursor, ErrorChain, Event, Page,
     client::{self, Client},
+    metrics,
 };
 
 /// What every partition's worker shares.
@@ -87,6 +88,8 @@ where
     // change of holder once rather than every attempt.
     let mut last_holder: Option<String> = None;
     let mut polling = Polling::of(config);
+    // When the request that brought the newest applied events was sent.
+    let mut newest_event: Option<Instant> = None;
 
     while !*stop.borrow() {
         let regrouped = shared.group.regrouped();
@@ -151,6 +154,7 @@ where
                 Err(error) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %ErrorChain(&error), retry_in = ?delay, "cursor store failed; retrying");
+                    metrics::consumer_error("store");
                     if wait(stop, delay).await {
                         break;
                     }
@@ -175,6 +179,7 @@ where
         if let Some(wait) = long_polling {
             fetch = fetch.wait(wait);
         }
+        let asked = Instant::now();
         let fetched = tokio::select! {
             fetched = fetch.page() => fetched,
             _ = stop.wait_for(|stop| *stop) => break,
@@ -183,9 +188,14 @@ where
             // member) rather than wait for the answer.
             () = &mut regrouped, if long_polling.is_some() => continue,
         };
+        metrics::fetched(asked.elapsed());
+        if let Some(arrived) = newest_event {
+            metrics::last_event_age(partition_id, arrived.elapsed());
+        }
         let page = match fetched {
             Ok(page) => page,
             Err(error) if retries(config, &error) => {
+                metrics::consumer_error("fetch");
                 let delay = backoff.next_delay_after(&error);
                 tracing::warn!(
                     error = %ErrorChain(&error),
@@ -200,6 +210,7 @@ where
                 continue;
             }
             Err(error) => {
+                metrics::consumer_error("fetch");
                 tracing::error!(error = %ErrorChain(&error), cursor = cursor.as_str(), "fetch failed for good; stopping");
                 return Err(ConsumerError::Fetch {
                     partition_id,
@@ -235,20 +246,24 @@ where
                     "page committed"
                 );
                 backoff.reset();
+                metrics::page_committed(partition_id, page.len());
                 shared.handler.committed(page.events());
                 *held = Some((next, Instant::now()));
                 if !page.is_empty() {
+                    newest_event = Some(asked);
                     polling.got_events();
                 } else if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                     break;
                 }
             }
             Ok(Applied::LeaseLost) => {
+                metrics::consumer_error("lease_lost");
                 tracing::warn!("lease lost to another process; page rolled back");
                 *held = None;
                 shared.group.lost();
             }
             Err(failure) => {
+                metrics::consumer_error("apply");
                 let delay = backoff.next_delay();
                 // The failing event, named by the checkpoint that covers it.
                 let covered_by = failure.event.and_then(|index| page.checkpoint_of(index));

@@ -15,7 +15,7 @@ use tokio::{sync::Notify, time::Instant};
 use super::{
     ChangeSubscription, DataReader, FeedResponse, Partitioned, ResponseBody, respond::answer,
 };
-use crate::{Cursor, FeedRequest};
+use crate::{Cursor, FeedRequest, metrics};
 
 /// The longest a request may wait (`wait`) unless the feed says otherwise.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
@@ -141,10 +141,12 @@ impl<R: DataReader> Feed<R> {
     /// before the first event is logged and gets 500 with a generic
     /// message.
     pub async fn respond(&self, query: &str) -> FeedResponse<ResponseBody> {
+        let started = std::time::Instant::now();
         let request = match FeedRequest::parse(query, self.partition_count) {
             Ok(request) => request,
             Err(error) => {
                 tracing::debug!(%error, "feed request refused");
+                metrics::request_answered(error.status());
                 return FeedResponse::Refused {
                     status: error.status(),
                     message: error.to_string(),
@@ -162,11 +164,12 @@ impl<R: DataReader> Feed<R> {
             "serving feed request"
         );
         let waiting = wait.map(|wait| self.waiting_for(&request, wait));
-        answer(&*self.reader, request, waiting).await
+        answer(&*self.reader, request, waiting, started).await
     }
 
     fn waiting_for(&self, request: &FeedRequest, wait: Duration) -> Waiting<'_> {
         self.shutdown.waiting.fetch_add(1, Ordering::AcqRel);
+        metrics::waiting(1.0);
         let changes = self
             .reader
             .changes()
@@ -246,5 +249,6 @@ impl Waiting<'_> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.shutdown.waiting.fetch_sub(1, Ordering::AcqRel);
+        metrics::waiting(-1.0);
     }
 }

@@ -1,15 +1,21 @@
 //! From a request to a response, for any HTTP framework: the reader is
 //! asked until it has an event or the wait is over.
 
-use std::{collections::HashMap, pin::Pin};
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::{StreamExt, stream};
 use http::StatusCode;
+use pin_project_lite::pin_project;
 
 use super::{DataReader, EncodeLines, ReadError, ResponseAborted, feed::Waiting};
-use crate::{Cursor, FeedLine, FeedRequest};
+use crate::{Cursor, FeedLine, FeedRequest, metrics};
 
 /// The content type of a feed response.
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
@@ -51,6 +57,7 @@ pub(super) async fn answer<R: DataReader>(
     reader: &R,
     mut request: FeedRequest,
     mut waiting: Option<Waiting<'_>>,
+    started: Instant,
 ) -> FeedResponse<ResponseBody> {
     loop {
         let mut lines = Box::pin(reader.read(request.clone()).fuse());
@@ -85,7 +92,9 @@ pub(super) async fn answer<R: DataReader>(
             }
             continue;
         }
-        let body = EncodeLines::new(stream::iter(head.into_iter().map(Ok)).chain(lines));
+        metrics::request_answered(StatusCode::OK);
+        let lines = stream::iter(head.into_iter().map(Ok)).chain(lines);
+        let body = EncodeLines::new(Counted::new(lines, started));
         return FeedResponse::Stream(Box::pin(body));
     }
 }
@@ -115,9 +124,50 @@ fn resume_from<D>(request: &mut FeedRequest, lines: &[FeedLine<D>]) {
     }
 }
 
+pin_project! {
+    /// The lines of a response, counted: when the body is dropped (sent
+    /// whole, failed or abandoned), the events sent and the time since the
+    /// request arrived are reported ([`metrics`]).
+    struct Counted<S> {
+        #[pin]
+        lines: S,
+        events: u64,
+        started: Instant,
+    }
+
+    impl<S> PinnedDrop for Counted<S> {
+        fn drop(this: Pin<&mut Self>) {
+            metrics::response_sent(this.events, this.started.elapsed());
+        }
+    }
+}
+
+impl<S> Counted<S> {
+    fn new(lines: S, started: Instant) -> Self {
+        Counted {
+            lines,
+            events: 0,
+            started,
+        }
+    }
+}
+
+impl<D, S: Stream<Item = Result<FeedLine<D>, ReadError>>> Stream for Counted<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let next = this.lines.poll_next(cx);
+        if let Poll::Ready(Some(Ok(FeedLine::Event(_)))) = &next {
+            *this.events += 1;
+        }
+        next
+    }
+}
+
 /// The refusal for a reader's error before the response started.
 fn refusal<B>(error: &ReadError) -> FeedResponse<B> {
-    match error.client_message() {
+    let refused = match error.client_message() {
         Some(message) => {
             tracing::debug!(%message, "feed request refused by the data reader");
             FeedResponse::Refused {
@@ -132,5 +182,9 @@ fn refusal<B>(error: &ReadError) -> FeedResponse<B> {
                 message: "internal server error".to_owned(),
             }
         }
+    };
+    if let FeedResponse::Refused { status, .. } = &refused {
+        metrics::request_answered(*status);
     }
+    refused
 }

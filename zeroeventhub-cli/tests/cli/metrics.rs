@@ -1,0 +1,135 @@
+//! `--metrics-addr`: `zeh serve` and `zeh follow` serve the library's
+//! metrics in the Prometheus text format.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    db::TestDb,
+    support::{FIXTURE, PARTITIONS, Running, Serve, fixture_events, stderr_of, zeh, zeh_process},
+};
+
+/// A free loopback address.
+fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// The text at `http://ADDR/metrics`, once the exporter answers.
+fn scrape(addr: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut socket) = TcpStream::connect(addr) {
+            let request =
+                format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            socket.write_all(request.as_bytes()).unwrap();
+            let mut response = String::new();
+            if socket.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 200")
+            {
+                return response;
+            }
+        }
+        assert!(Instant::now() < deadline, "no metrics at {addr}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value of the sample `name{labels}` in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn serve_reports_requests_by_status_and_events_sent() {
+    let metrics = free_addr();
+    let serve = Serve::start(&[
+        FIXTURE,
+        "--partitions",
+        PARTITIONS,
+        "--metrics-addr",
+        &metrics,
+    ]);
+    for _ in 0..2 {
+        let fetched = zeh()
+            .args(["fetch", &serve.url, "--partitions", PARTITIONS])
+            .output()
+            .unwrap();
+        assert!(fetched.status.success(), "{}", stderr_of(&fetched));
+    }
+    let refused = zeh()
+        .args(["fetch", &serve.url, "--partitions", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+
+    let text = scrape(&metrics);
+    assert_eq!(
+        sample(
+            &text,
+            "zeroeventhub_producer_requests_total{status=\"200\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "zeroeventhub_producer_requests_total{status=\"400\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let events = 2 * fixture_events().len();
+    assert_eq!(
+        sample(&text, "zeroeventhub_producer_events_total"),
+        Some(events as f64),
+        "{text}"
+    );
+    assert!(
+        text.contains("zeroeventhub_producer_response_duration_seconds"),
+        "{text}"
+    );
+}
+
+#[test]
+fn follow_with_a_store_reports_the_events_and_pages_it_applied() {
+    let serve = Serve::start(&[FIXTURE, "--partitions", PARTITIONS]);
+    let store = TestDb::sqlite();
+    let metrics = free_addr();
+    let mut follow = Running::spawn(zeh_process(&[
+        "follow",
+        &serve.url,
+        "--partitions",
+        PARTITIONS,
+        "--store",
+        &store.store(),
+        "--metrics-addr",
+        &metrics,
+    ]));
+    let stdout = follow.stdout_lines();
+    let all = fixture_events().len();
+    assert_eq!(stdout.take(all).len(), all);
+
+    let text = scrape(&metrics);
+    let applied: f64 = (0..3)
+        .filter_map(|p| {
+            sample(
+                &text,
+                &format!("zeroeventhub_consumer_events_total{{partition=\"{p}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(applied, all as f64, "{text}");
+    assert!(
+        sample(&text, "zeroeventhub_consumer_pages_total{partition=\"0\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    follow.signal("TERM");
+    assert_eq!(follow.wait().code(), Some(0));
+}

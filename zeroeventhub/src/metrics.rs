@@ -1,0 +1,94 @@
+//! What the library reports through the `metrics` facade (feature
+//! `metrics`; without it every function here is empty). The names, for
+//! dashboards and alerts:
+//!
+//! | name | kind | labels | what |
+//! | --- | --- | --- | --- |
+//! | `zeroeventhub_consumer_events_total` | counter | `partition` | events applied (committed) |
+//! | `zeroeventhub_consumer_pages_total` | counter | `partition` | pages committed |
+//! | `zeroeventhub_consumer_errors_total` | counter | `kind`: `fetch`, `apply` (the handler or the store, page rolled back), `store` (leases), `lease_lost` | failures, each retried or fatal |
+//! | `zeroeventhub_consumer_fetch_duration_seconds` | histogram | | one request, sent to page in hand (held long-polls included) |
+//! | `zeroeventhub_consumer_last_event_age_seconds` | gauge | `partition` | time since the newest applied events were asked for, set at every answer (at least every long-poll) |
+//! | `zeroeventhub_producer_requests_total` | counter | `status` | requests answered |
+//! | `zeroeventhub_producer_events_total` | counter | | events sent |
+//! | `zeroeventhub_producer_response_duration_seconds` | histogram | | request to the end of its body (held long-polls included) |
+//! | `zeroeventhub_producer_waiting_requests` | gauge | | long-polling requests held now |
+
+#[cfg(any(feature = "consumer", feature = "server"))]
+use std::time::Duration;
+
+/// A page of `events` events of `partition_id` was committed.
+#[cfg(feature = "consumer")]
+pub(crate) fn page_committed(partition_id: u32, events: usize) {
+    #[cfg(feature = "metrics")]
+    {
+        let partition = partition_id.to_string();
+        metrics::counter!("zeroeventhub_consumer_pages_total", "partition" => partition.clone())
+            .increment(1);
+        metrics::counter!("zeroeventhub_consumer_events_total", "partition" => partition)
+            .increment(events as u64);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (partition_id, events);
+}
+
+/// A consumer failure of this kind.
+#[cfg(feature = "consumer")]
+pub(crate) fn consumer_error(kind: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("zeroeventhub_consumer_errors_total", "kind" => kind).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = kind;
+}
+
+/// A fetch took `took`.
+#[cfg(feature = "consumer")]
+pub(crate) fn fetched(took: Duration) {
+    #[cfg(feature = "metrics")]
+    metrics::histogram!("zeroeventhub_consumer_fetch_duration_seconds").record(took.as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = took;
+}
+
+/// The newest applied event of `partition_id` arrived `age` ago.
+#[cfg(feature = "consumer")]
+pub(crate) fn last_event_age(partition_id: u32, age: Duration) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("zeroeventhub_consumer_last_event_age_seconds", "partition" => partition_id.to_string())
+        .set(age.as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = (partition_id, age);
+}
+
+/// A request was answered with `status` (its body may still stream).
+#[cfg(feature = "server")]
+pub(crate) fn request_answered(status: http::StatusCode) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("zeroeventhub_producer_requests_total", "status" => status.as_str().to_owned())
+        .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = status;
+}
+
+/// A response's body ended after `events` events, `took` after its
+/// request arrived.
+#[cfg(feature = "server")]
+pub(crate) fn response_sent(events: u64, took: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("zeroeventhub_producer_events_total").increment(events);
+        metrics::histogram!("zeroeventhub_producer_response_duration_seconds")
+            .record(took.as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (events, took);
+}
+
+/// A long-polling request starts (`1`) or stops (`-1`) waiting.
+#[cfg(feature = "server")]
+pub(crate) fn waiting(change: f64) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("zeroeventhub_producer_waiting_requests").increment(change);
+    #[cfg(not(feature = "metrics"))]
+    let _ = change;
+}
