@@ -128,6 +128,52 @@ pub async fn respond<R: DataReader>(feed: &Feed<R>, query: Option<&str>) -> Resp
     }
 }
 
+/// For an authorization layer in front of the feed: `Some(403)` naming
+/// the first partition the request asks for that `allowed` refuses, or
+/// `None` to let it through. A query the feed would refuse anyway (no
+/// cursor, a malformed one) is let through, to get the feed's own 400.
+///
+/// Scoped access, as an event hub with scopes has it: map the caller's
+/// credentials to the partitions it may read, and check them here before
+/// the reader is asked.
+///
+/// ```
+/// use axum::{extract::Request, middleware::Next, response::{IntoResponse, Response}};
+/// use zeroeventhub::server::MemoryLog;
+///
+/// /// Team A's token reads partitions 0 and 1 of a feed of 4; nobody else reads.
+/// async fn scoped(request: Request, next: Next) -> Response {
+///     let token = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+///     let allowed: &[u32] = match token {
+///         Some("Bearer team-a") => &[0, 1],
+///         _ => return axum::http::StatusCode::UNAUTHORIZED.into_response(),
+///     };
+///     let query = request.uri().query();
+///     if let Some(refused) = zeroeventhub_axum::refuse_partitions_outside(query, 4, |p| allowed.contains(&p)) {
+///         return refused;
+///     }
+///     next.run(request).await
+/// }
+///
+/// let app: axum::Router = zeroeventhub_axum::feed_router("/feed", MemoryLog::new(4))
+///     .layer(axum::middleware::from_fn(scoped));
+/// ```
+pub fn refuse_partitions_outside(
+    query: Option<&str>,
+    partition_count: u32,
+    allowed: impl Fn(u32) -> bool,
+) -> Option<Response> {
+    let request = zeroeventhub::FeedRequest::parse(query.unwrap_or(""), partition_count).ok()?;
+    let refused = request
+        .cursors
+        .iter()
+        .map(zeroeventhub::Cursor::partition_id)
+        .find(|&partition_id| !allowed(partition_id))?;
+    tracing::debug!(partition = refused, "feed request refused: partition outside the caller's scope");
+    let message = format!("parameter cursor{refused}: not allowed to read partition {refused}");
+    Some((axum::http::StatusCode::FORBIDDEN, message).into_response())
+}
+
 /// The handler: answers a `GET` with the feed.
 ///
 /// Use it with [`Feed`] as state when you build the route yourself:
