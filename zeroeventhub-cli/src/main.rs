@@ -78,9 +78,12 @@ fn install_signals() -> anyhow::Result<Signals> {
 /// with `RUST_LOG=debug`) go to stderr; warnings and errors by default.
 fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Colours only for a person at a terminal, not in a log file or pipe.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colours)
         .init();
 }
 

@@ -7,6 +7,7 @@
 mod args;
 mod auth;
 mod db;
+mod db_faults;
 mod event_log;
 mod fetch;
 mod fetch_faults;
