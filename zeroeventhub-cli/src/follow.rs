@@ -15,6 +15,7 @@ use crate::{
     Interrupted,
     args::FollowArgs,
     output::{Output, describe_feed_error, report},
+    progress::Progress,
     signal::Signals,
     store,
 };
@@ -55,6 +56,7 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
     let mut out = Output::stdout();
     let mut polling = Polling::new(args.long_poll(), args.poll_interval);
+    let progress = Progress::on_stderr();
 
     while !signals.received() {
         let mut fetch = args.feed.fetch(&client, &cursors);
@@ -94,6 +96,20 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
         // Only the events the page's checkpoints cover: the cursors move to
         // those checkpoints, and uncovered events come again next time.
         cursors = page.advance_cursors(&cursors);
+        for cursor in &cursors {
+            let partition_id = cursor.partition_id();
+            let events = page
+                .events()
+                .iter()
+                .filter(|event| event.partition_id == partition_id)
+                .count();
+            progress.advanced(
+                partition_id,
+                events as u64,
+                Some(cursor.as_str()),
+                events == 0,
+            );
+        }
         let (events, _) = page.into_parts();
         let caught_up = events.is_empty();
         for event in events {

@@ -19,6 +19,7 @@ mod http_server;
 mod metrics;
 mod output;
 mod parse;
+mod progress;
 mod serve;
 mod signal;
 mod source;

@@ -87,7 +87,14 @@ impl std::error::Error for StdoutError {}
 /// Writes `zeh: MESSAGE` on stderr, on one line. A failure to write to
 /// stderr is ignored: there is nowhere left to report it.
 pub(crate) fn report(message: &str) {
-    let _ = writeln!(io::stderr().lock(), "zeh: {}", one_line(message));
+    let mut stderr = io::stderr().lock();
+    // Over the progress line, if one is drawn; it is drawn again below.
+    let clear = if io::IsTerminal::is_terminal(&stderr) {
+        "\r\x1b[K"
+    } else {
+        ""
+    };
+    let _ = writeln!(stderr, "{clear}zeh: {}", one_line(message));
 }
 
 /// A one-line description of a client error: the status and the start of

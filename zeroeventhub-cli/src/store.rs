@@ -33,6 +33,7 @@ use crate::{
     args::FollowArgs,
     database::{Database, Pool},
     output::{Output, StdoutError, describe_feed_error},
+    progress::Progress,
     signal::Signals,
 };
 
@@ -100,6 +101,7 @@ where
         insert: format!("INSERT INTO {table} (partition_id, headers, data) "),
         out: Mutex::new(Output::stdout()),
         failed,
+        progress: Progress::on_stderr(),
     };
     let mut config = ConsumerConfig {
         instance: args.instance.clone(),
@@ -155,9 +157,22 @@ pub(crate) struct Writer {
     out: Mutex<Output>,
     /// Set when printing failed: the consumer then stops.
     failed: watch::Sender<Option<Arc<StdoutError>>>,
+    /// The progress line on a terminal.
+    progress: Progress,
 }
 
 impl Writer {
+    /// Counts the committed `events` on the progress line.
+    fn advanced(&self, events: &[Event]) {
+        let mut counts = std::collections::BTreeMap::<u32, u64>::new();
+        for event in events {
+            *counts.entry(event.partition_id).or_default() += 1;
+        }
+        for (partition_id, count) in counts {
+            self.progress.advanced(partition_id, count, None, false);
+        }
+    }
+
     fn print(&self, events: &[Event]) -> Result<(), StdoutError> {
         let mut out = self.out.lock().unwrap_or_else(|poison| poison.into_inner());
         for event in events {
@@ -232,6 +247,7 @@ macro_rules! events_table {
             }
 
             fn committed(&self, events: &[Event]) {
+                self.advanced(events);
                 if let Err(error) = self.print(events) {
                     let _ = self.failed.send(Some(Arc::new(error)));
                 }

@@ -289,3 +289,42 @@ fn follow_abandons_the_request_in_flight_on_a_second_signal() {
     assert_eq!(stdout.rest(), Vec::<String>::new());
     assert_eq!(stderr.rest(), ["zeh: interrupted"]);
 }
+
+/// On a terminal (`script` gives zeh one), `follow` draws its progress on
+/// stderr in place; into a pipe it draws nothing.
+#[test]
+fn follow_shows_its_progress_on_a_terminal_only() {
+    let serve = Serve::fixture();
+    let command = format!(
+        "{} follow {} --partitions 3 --until-caught-up",
+        env!("CARGO_BIN_EXE_zeh"),
+        serve.url
+    );
+    let on_terminal = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output();
+    let Ok(on_terminal) = on_terminal else {
+        eprintln!("skipped the terminal half: no `script` command");
+        return;
+    };
+    let text = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(on_terminal.status.success(), "{text}");
+    assert!(text.contains("\r12 events, "), "{text:?}");
+    assert!(
+        text.contains("| p0 4 caught up | p1 5 caught up | p2 3 caught up"),
+        "{text:?}"
+    );
+
+    let piped = zeh()
+        .args([
+            "follow",
+            &serve.url,
+            "--partitions",
+            "3",
+            "--until-caught-up",
+        ])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(piped.stderr.is_empty(), "{}", stderr_of(&piped));
+}
