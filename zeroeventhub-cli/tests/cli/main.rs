@@ -14,6 +14,7 @@ mod fetch_faults;
 mod follow;
 mod group;
 mod hardening;
+mod hostile;
 mod kill;
 mod long_poll;
 mod metrics;
