@@ -7,7 +7,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, error::ErrorKind};
 use url::Url;
 use zeroeventhub::{
     Cursor, FeedRequest, HeaderSelection,
-    client::{Client, FetchBuilder},
+    client::{Client, ClientBuilder, FetchBuilder},
     ndjson::DEFAULT_MAX_LINE_LENGTH,
     reqwest::header::{HeaderName, HeaderValue},
     server::DEFAULT_PAGE_SIZE,
@@ -135,8 +135,22 @@ impl FeedArgs {
         }
     }
 
+    /// The client of the feed, reaching it as the options say;
+    /// `configure` sets the rest.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::client`].
+    pub(crate) fn client(
+        &self,
+        configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ) -> anyhow::Result<Client> {
+        self.connection()
+            .client(self.url.as_str(), self.partitions, configure)
+    }
+
     /// How to reach the feed: headers, token file, timeouts.
-    pub(crate) fn connection(&self) -> Connection {
+    fn connection(&self) -> Connection {
         Connection {
             headers: self.http_headers.clone(),
             token_file: self.bearer_token_file.clone(),
@@ -464,6 +478,7 @@ mod tests {
             feed(&cli).start_cursors(),
             [Cursor::first(0), Cursor::first(1), Cursor::first(2)]
         );
+        crate::connect::install_tls();
         let client = Client::new("http://h/feed", 3).unwrap();
         let cursors = feed(&cli).start_cursors();
         let fetch = feed(&cli).fetch(&client, &cursors);

@@ -17,12 +17,9 @@ use crate::{
 /// failure to write to stdout.
 pub(crate) async fn run(args: FetchArgs) -> anyhow::Result<()> {
     let max_line_length = usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX);
-    let client =
-        args.feed
-            .connection()
-            .client(args.feed.url.as_str(), args.feed.partitions, |builder| {
-                builder.max_line_length(max_line_length)
-            })?;
+    let client = args
+        .feed
+        .client(|builder| builder.max_line_length(max_line_length))?;
     let mut lines = args
         .feed
         .fetch(&client, &args.feed.start_cursors())

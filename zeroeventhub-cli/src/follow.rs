@@ -46,12 +46,7 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
     if let Some(database) = &args.store {
         return store::follow(&args, database, signals).await;
     }
-    let client =
-        args.feed
-            .connection()
-            .client(args.feed.url.as_str(), args.feed.partitions, |builder| {
-                builder
-            })?;
+    let client = args.feed.client(|builder| builder)?;
     let mut cursors = args.feed.start_cursors();
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
     let mut out = Output::stdout();

@@ -41,9 +41,6 @@ const INTERRUPTED_STATUS: u8 = 130;
 fn main() -> ExitCode {
     let cli = Cli::parse_checked();
     init_tracing();
-    // The TLS of `https://` feeds: rustls on ring. An error only says that
-    // a provider is installed already, which is as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

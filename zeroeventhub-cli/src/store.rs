@@ -90,12 +90,7 @@ where
         )
     })?;
 
-    let client =
-        args.feed
-            .connection()
-            .client(args.feed.url.as_str(), args.feed.partitions, |builder| {
-                builder
-            })?;
+    let client = args.feed.client(|builder| builder)?;
     let (failed, failure) = watch::channel(None);
     let writer = Writer {
         insert: format!("INSERT INTO {table} (partition_id, headers, data) "),

@@ -3,14 +3,16 @@
 //! token renewed in its file while `follow` runs.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{TcpListener, TcpStream},
+    io::{BufRead, BufReader, Write},
+    net::TcpListener,
     thread,
 };
 
 use tempfile::TempDir;
 
-use crate::support::{FIXTURE, PARTITIONS, Running, Serve, stderr_of, stdout_of, zeh, zeh_process};
+use crate::support::{
+    FIXTURE, PARTITIONS, Running, Serve, raw_get, stderr_of, stdout_of, zeh, zeh_process,
+};
 
 /// A directory holding the file `name` with `text`; returns both.
 fn file_with(name: &str, text: &str) -> (TempDir, String) {
@@ -40,24 +42,10 @@ fn fetch(url: &str, extra: &[&str]) -> std::process::Output {
     zeh().args(&args).output().unwrap()
 }
 
-/// The status line and headers of a plain `GET` of `url` with `n=3`.
-fn raw_head(url: &str) -> String {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (addr, path) = rest.split_once('/').unwrap();
-    let mut socket = TcpStream::connect(addr).unwrap();
-    let request = format!(
-        "GET /{path}?n=3&cursor0=_first HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[test]
 fn serve_with_a_token_file_answers_401_without_a_listed_token() {
     let (serve, _tokens) = guarded_serve("rotated-out\ncurrent\n");
-    let head = raw_head(&serve.url);
+    let head = raw_get(&serve.url, "n=3&cursor0=_first");
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert!(
         head.to_ascii_lowercase()

@@ -9,13 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{FIXTURE, PARTITIONS, Serve};
-
-fn address(url: &str) -> (String, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (addr, path) = rest.split_once('/').unwrap();
-    (addr.to_owned(), format!("/{path}"))
-}
+use crate::support::{FIXTURE, PARTITIONS, Serve, raw_get, split_url};
 
 /// Reads until the server closes the connection; how long that took.
 fn closed_after(socket: &mut TcpStream) -> Duration {
@@ -45,7 +39,7 @@ fn a_connection_that_sends_no_request_head_in_time_is_closed() {
         "--header-timeout",
         "1s",
     ]);
-    let (addr, path) = address(&serve.url);
+    let (addr, path) = split_url(&serve.url);
 
     let mut idle = TcpStream::connect(&addr).unwrap();
     // Slowloris: a head that never ends.
@@ -57,36 +51,20 @@ fn a_connection_that_sends_no_request_head_in_time_is_closed() {
         assert!(took < Duration::from_secs(20), "closed only after {took:?}");
     }
     // Everyone else is served as before.
-    let mut socket = TcpStream::connect(&addr).unwrap();
-    let request =
-        format!("GET {path}?n=3&cursor0=_last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).unwrap();
+    let response = raw_get(&serve.url, "n=3&cursor0=_last");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-}
-
-/// Sends `GET PATH?QUERY` and reads the whole response.
-fn get(addr: &str, path: &str, query: &str) -> String {
-    let mut socket = TcpStream::connect(addr).unwrap();
-    let request = format!("GET {path}?{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).unwrap();
-    response
 }
 
 #[test]
 fn past_the_stream_cap_a_request_gets_503_with_retry_after() {
     let serve = Serve::start(&[FIXTURE, "--partitions", PARTITIONS, "--max-streams", "1"]);
-    let (addr, path) = address(&serve.url);
     // One held long-poll fills the cap.
     let held = {
-        let (addr, path) = (addr.clone(), path.clone());
-        thread::spawn(move || get(&addr, &path, "n=3&cursor0=_last&wait=2"))
+        let url = serve.url.clone();
+        thread::spawn(move || raw_get(&url, "n=3&cursor0=_last&wait=2"))
     };
     thread::sleep(Duration::from_millis(300));
-    let refused = get(&addr, &path, "n=3&cursor0=_first");
+    let refused = raw_get(&serve.url, "n=3&cursor0=_first");
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(
         refused.to_ascii_lowercase().contains("retry-after: 1\r\n"),
@@ -94,6 +72,6 @@ fn past_the_stream_cap_a_request_gets_503_with_retry_after() {
     );
     assert!(held.join().unwrap().starts_with("HTTP/1.1 200"));
     // Its stream ended: the next one is served.
-    let served = get(&addr, &path, "n=3&cursor0=_first");
+    let served = raw_get(&serve.url, "n=3&cursor0=_first");
     assert!(served.starts_with("HTTP/1.1 200"), "{served}");
 }

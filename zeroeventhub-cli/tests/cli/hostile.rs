@@ -10,13 +10,7 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{FIXTURE, PARTITIONS, Serve};
-
-fn address(url: &str) -> (String, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (addr, path) = rest.split_once('/').unwrap();
-    (addr.to_owned(), format!("/{path}"))
-}
+use crate::support::{FIXTURE, PARTITIONS, Serve, split_url};
 
 /// Sends `request` as it is and returns the status code of the answer.
 fn status_of(addr: &str, request: &[u8]) -> u16 {
@@ -53,7 +47,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn oversized_and_malformed_requests_get_a_4xx_and_the_others_are_served() {
     let serve = Serve::start(&[FIXTURE, "--partitions", PARTITIONS]);
-    let (addr, path) = address(&serve.url);
+    let (addr, path) = split_url(&serve.url);
     let ok = "n=3&cursor0=_first";
 
     let huge_query = format!("{ok}&x={}", "a".repeat(1 << 20));
@@ -83,7 +77,7 @@ fn oversized_and_malformed_requests_get_a_4xx_and_the_others_are_served() {
 #[test]
 fn pipelined_requests_are_all_answered_in_order() {
     let serve = Serve::start(&[FIXTURE, "--partitions", PARTITIONS]);
-    let (addr, path) = address(&serve.url);
+    let (addr, path) = split_url(&serve.url);
     let mut requests = String::new();
     for n in 0..50 {
         let cursor = n % 3;
@@ -121,7 +115,7 @@ fn clients_that_go_away_mid_body_leave_memory_bounded() {
     }
     file.flush().unwrap();
     let serve = Serve::start(&[file.path().to_str().unwrap(), "--partitions", "1"]);
-    let (addr, path) = address(&serve.url);
+    let (addr, path) = split_url(&serve.url);
     let request = get(&path, "n=1&cursor0=_first&pagesizehint=10000", "");
     let dropping: Vec<_> = (0..200)
         .map(|_| {

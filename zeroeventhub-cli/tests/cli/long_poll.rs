@@ -6,8 +6,8 @@
 //! shuts down.
 
 use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    io::Write,
+    net::TcpListener,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -18,7 +18,9 @@ use std::{
 
 use crate::{
     db::TestDb,
-    support::{Running, Serve, accept_request, checkpoint, chunked_response, zeh, zeh_process},
+    support::{
+        Running, Serve, accept_request, checkpoint, chunked_response, raw_get, zeh, zeh_process,
+    },
 };
 
 /// The held wait zeh asks for by default (`--wait 20`): ending well before
@@ -125,26 +127,12 @@ fn follow_asks_once_per_poll_interval_a_producer_that_ignores_wait() {
     assert!((2..=12).contains(&asked), "asked {asked} times");
 }
 
-/// Sends `GET PATH_AND_QUERY` to `url`'s server and reads the whole
-/// response (the server closes the connection).
-fn get(url: &str, query: &str) -> String {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (addr, path) = rest.split_once('/').unwrap();
-    let mut socket = TcpStream::connect(addr).unwrap();
-    let request =
-        format!("GET /{path}?{query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[test]
 fn serve_caps_the_wait_with_max_wait() {
     let db = TestDb::sqlite();
     let serve = Serve::start(&[&db.store(), "--partitions", "1", "--max-wait", "1"]);
     let started = Instant::now();
-    let response = get(&serve.url, "n=1&cursor0=_last&wait=30");
+    let response = raw_get(&serve.url, "n=1&cursor0=_last&wait=30");
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(1), "not held: {took:?}");
     assert!(took < Duration::from_secs(15), "not capped: {took:?}");
@@ -156,7 +144,7 @@ fn serve_answers_the_waiting_requests_when_it_shuts_down() {
     let db = TestDb::sqlite();
     let mut serve = Serve::start(&[&db.store(), "--partitions", "1"]);
     let url = serve.url.clone();
-    let waiting = thread::spawn(move || get(&url, "n=1&cursor0=_last&wait=60"));
+    let waiting = thread::spawn(move || raw_get(&url, "n=1&cursor0=_last&wait=60"));
     thread::sleep(Duration::from_millis(300));
     let signalled = Instant::now();
     serve.process.signal("TERM");

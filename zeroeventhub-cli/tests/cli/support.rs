@@ -177,6 +177,29 @@ impl Serve {
     }
 }
 
+/// The `HOST:PORT` and the path of an `http://` URL.
+pub(crate) fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (addr, path) = rest.split_once('/').unwrap_or((rest, ""));
+    (addr.to_owned(), format!("/{path}"))
+}
+
+/// Sends `GET URL?QUERY` on a connection of its own, with no client in
+/// between, and reads the whole response (head and body as received).
+pub(crate) fn raw_get(url: &str, query: &str) -> String {
+    let (addr, path) = split_url(url);
+    let mut socket = TcpStream::connect(&addr).expect("connect");
+    socket
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    let request =
+        format!("GET {path}?{query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).expect("the response");
+    response
+}
+
 /// A TCP port nobody listens on.
 pub(crate) fn closed_port_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
