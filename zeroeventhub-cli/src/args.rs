@@ -303,6 +303,18 @@ pub(crate) struct CursorsArgs {
     /// The consumer's name (as given to zeh follow --name), e.g. --name billing
     #[arg(long, value_name = "NAME", default_value = "zeh")]
     pub(crate) name: String,
+
+    /// Also ask this feed where each partition ends, and print how far behind the consumer is, e.g. --feed http://127.0.0.1:7070/feed/v1
+    ///
+    /// Each line then also holds `head`, the producer's current cursor,
+    /// and, where cursors are positions (as zeh's and zeroeventhub-sqlx's
+    /// are), `behind`: the events between the two.
+    #[arg(long, value_name = "URL", value_parser = parse::url, requires = "partitions")]
+    pub(crate) feed: Option<Url>,
+
+    /// With --feed: the feed's partition count, e.g. --partitions 3
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "feed")]
+    pub(crate) partitions: Option<u32>,
 }
 
 /// `zeh serve`.

@@ -40,6 +40,19 @@ pub(crate) struct Connection {
     pub(crate) read_timeout: Duration,
 }
 
+impl Default for Connection {
+    /// No extra headers or token, and the default timeouts.
+    fn default() -> Self {
+        Connection {
+            headers: Vec::new(),
+            token_file: None,
+            ca_file: None,
+            connect_timeout: zeroeventhub::client::DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: zeroeventhub::client::DEFAULT_READ_TIMEOUT,
+        }
+    }
+}
+
 impl Connection {
     /// The client of the feed at `url` with `partitions` partitions, sending
     /// these headers with these timeouts; `configure` sets the rest.

@@ -64,7 +64,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args, &install_signals()?).await,
         // One transaction: ended at once by a signal, it appends nothing.
         Command::Append(args) => append::run(args).await,
-        Command::Cursors(args) => store::print_cursors(&args.store, &args.name).await,
+        Command::Cursors(args) => store::print_cursors(&args).await,
     }
 }
 

@@ -20,7 +20,7 @@ use std::{
 use anyhow::{Context, anyhow};
 use tokio::sync::watch;
 use zeroeventhub::{
-    BoxError, ErrorChain, Event, FeedLine, Page,
+    BoxError, Cursor, ErrorChain, Event, FeedLine, Page,
     consumer::{Consumer, ConsumerConfig, ConsumerError, Handler, StartFrom},
 };
 use zeroeventhub_sqlx::{
@@ -30,7 +30,8 @@ use zeroeventhub_sqlx::{
 
 use crate::{
     Interrupted,
-    args::FollowArgs,
+    args::{CursorsArgs, FollowArgs},
+    connect::Connection,
     database::{Database, Pool},
     output::{Output, StdoutError, describe_feed_error},
     progress::Progress,
@@ -291,13 +292,15 @@ fn headers_json(event: &Event) -> Option<String> {
     serde_json::to_string(headers).ok()
 }
 
-/// `zeh cursors STORE`: the stored cursors of consumer `name`, one
-/// checkpoint line per partition, partitions ascending.
+/// `zeh cursors STORE`: the stored cursors of consumer `--name`, one
+/// checkpoint line per partition, partitions ascending; with `--feed`,
+/// each with the producer's head and how far behind it is.
 ///
 /// # Errors
 ///
-/// The store cannot be opened or read.
-pub(crate) async fn print_cursors(database: &Database, name: &str) -> anyhow::Result<()> {
+/// The store cannot be opened or read, or the feed fails.
+pub(crate) async fn print_cursors(args: &CursorsArgs) -> anyhow::Result<()> {
+    let (database, name) = (&args.store, args.name.as_str());
     let pool = database.connect(1).await?;
     let cursors = match &pool {
         Pool::Sqlite(pool) => SqlCursorStore::new(pool.clone()).load_cursors(name).await,
@@ -308,9 +311,41 @@ pub(crate) async fn print_cursors(database: &Database, name: &str) -> anyhow::Re
         .map_err(|error| anyhow!("{}", ErrorChain(&error)))
         .with_context(|| format!("cannot read the cursors of {name} in {database}"))?;
     let mut out = Output::stdout();
+    let feed = match (&args.feed, args.partitions) {
+        (Some(url), Some(partitions)) => {
+            Some(Connection::default().client(url.as_str(), partitions, |builder| builder)?)
+        }
+        _ => None,
+    };
     for cursor in cursors {
-        out.write_line(&FeedLine::Checkpoint(cursor))?;
+        let Some(feed) = &feed else {
+            out.write_line(&FeedLine::Checkpoint(cursor))?;
+            continue;
+        };
+        let head = feed
+            .head_of(cursor.partition_id())
+            .await
+            .map_err(|error| anyhow!(describe_feed_error(&error)))?;
+        out.write_text(&lag_line(&cursor, head.as_ref()))?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// `{"partition":P,"cursor":C,"head":H,"behind":N}`, `behind` only where
+/// both are positions.
+fn lag_line(cursor: &Cursor, head: Option<&Cursor>) -> String {
+    // A cursor is printable ASCII: as a JSON string it only needs `"` and
+    // `\` escaped, which serde_json does.
+    let text = |cursor: &Cursor| serde_json::Value::from(cursor.as_str()).to_string();
+    let head_text = head.map_or_else(|| "null".to_owned(), text);
+    let behind = match (cursor.position(), head.and_then(Cursor::position)) {
+        (Some(at), Some(end)) => format!(",\"behind\":{}", end.saturating_sub(at)),
+        _ => String::new(),
+    };
+    format!(
+        "{{\"partition\":{},\"cursor\":{},\"head\":{head_text}{behind}}}\n",
+        cursor.partition_id(),
+        text(cursor)
+    )
 }

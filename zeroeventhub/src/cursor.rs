@@ -122,6 +122,28 @@ impl Cursor {
     pub fn is_last(&self) -> bool {
         self.value == LAST
     }
+
+    /// The position this cursor stands for, where the producer's cursors
+    /// are positions (as this workspace's event logs' are: `"k"` after the
+    /// k-th event of a partition): `_first` is 0, digits are their number;
+    /// `None` for `_last` or any other text. Two positions of a partition
+    /// tell how many events lie between them.
+    ///
+    /// ```
+    /// use zeroeventhub::Cursor;
+    ///
+    /// assert_eq!(Cursor::new(0, "1042")?.position(), Some(1042));
+    /// assert_eq!(Cursor::first(0).position(), Some(0));
+    /// assert_eq!(Cursor::new(0, "a9f3")?.position(), None);
+    /// # Ok::<(), zeroeventhub::InvalidCursor>(())
+    /// ```
+    pub fn position(&self) -> Option<u64> {
+        if self.is_first() {
+            return Some(0);
+        }
+        let digits = self.value.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| self.value.parse().ok()).flatten()
+    }
 }
 
 impl fmt::Debug for Cursor {

@@ -85,10 +85,10 @@ pub mod blocking;
 pub mod client;
 #[cfg(feature = "consumer")]
 pub mod consumer;
-#[cfg(feature = "server")]
-pub mod server;
 #[cfg(any(feature = "consumer", feature = "server"))]
 pub mod metrics;
+#[cfg(feature = "server")]
+pub mod server;
 
 /// The HTTP client this crate's client is built on, re-exported so that
 /// your `reqwest::Client` (TLS, proxies, timeouts) and request hooks use

@@ -9,6 +9,7 @@
 //! | `zeroeventhub_consumer_errors_total` | counter | `kind`: `fetch`, `apply` (the handler or the store, page rolled back), `store` (leases), `lease_lost` | failures, each retried or fatal |
 //! | `zeroeventhub_consumer_fetch_duration_seconds` | histogram | | one request, sent to page in hand (held long-polls included) |
 //! | `zeroeventhub_consumer_last_event_age_seconds` | gauge | `partition` | time since the newest applied events were asked for, set at every answer (at least every long-poll) |
+//! | `zeroeventhub_consumer_lag_events` | gauge | `partition` | events behind the producer's head, where cursors are positions (the head asked for at most every 5 s while behind; 0 once caught up) |
 //! | `zeroeventhub_producer_requests_total` | counter | `status` | requests answered |
 //! | `zeroeventhub_producer_events_total` | counter | | events sent |
 //! | `zeroeventhub_producer_response_duration_seconds` | histogram | | request to the end of its body (held long-polls included) |
@@ -58,6 +59,13 @@ pub(crate) fn last_event_age(partition_id: u32, age: Duration) {
         .set(age.as_secs_f64());
     #[cfg(not(feature = "metrics"))]
     let _ = (partition_id, age);
+}
+
+/// `partition_id` is `behind` events behind the producer's head.
+#[cfg(all(feature = "consumer", feature = "metrics"))]
+pub(crate) fn lag(partition_id: u32, behind: u64) {
+    metrics::gauge!("zeroeventhub_consumer_lag_events", "partition" => partition_id.to_string())
+        .set(behind as f64);
 }
 
 /// A request was answered with `status` (its body may still stream).

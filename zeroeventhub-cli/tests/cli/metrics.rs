@@ -130,6 +130,25 @@ fn follow_with_a_store_reports_the_events_and_pages_it_applied() {
             .is_some_and(|n| n >= 1.0),
         "{text}"
     );
+    // Caught up: no event behind the producer's head (set once a request
+    // finds nothing new).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = scrape(&metrics);
+        let lags: Vec<Option<f64>> = (0..3)
+            .map(|p| {
+                sample(
+                    &text,
+                    &format!("zeroeventhub_consumer_lag_events{{partition=\"{p}\"}}"),
+                )
+            })
+            .collect();
+        if lags.iter().all(|lag| *lag == Some(0.0)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{lags:?}: {text}");
+        thread::sleep(Duration::from_millis(50));
+    }
     follow.signal("TERM");
     assert_eq!(follow.wait().code(), Some(0));
 }

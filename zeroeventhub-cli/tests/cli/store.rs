@@ -349,3 +349,50 @@ fn follow_store_that_cannot_be_opened_exits_1_before_fetching() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn cursors_with_a_feed_show_how_far_behind_the_consumer_is() {
+    let producer = TestDb::sqlite();
+    let consumer = TestDb::sqlite();
+    let append = |events: &str| {
+        let appended = zeh()
+            .args(["append", &producer.store(), "--partitions", "2"])
+            .write_stdin(events.to_owned())
+            .output()
+            .unwrap();
+        assert!(appended.status.success(), "{}", stderr_of(&appended));
+    };
+    append("{\"partition\":0,\"data\":1}\n{\"partition\":1,\"data\":2}\n");
+    let serve = Serve::start(&[&producer.store(), "--partitions", "2"]);
+    let followed = zeh()
+        .args([
+            "follow",
+            &serve.url,
+            "--partitions",
+            "2",
+            "--until-caught-up",
+        ])
+        .args(["--store", &consumer.store()])
+        .output()
+        .unwrap();
+    assert!(followed.status.success(), "{}", stderr_of(&followed));
+    append("{\"partition\":1,\"data\":3}\n{\"partition\":1,\"data\":4}\n");
+
+    let output = zeh()
+        .args([
+            "cursors",
+            &consumer.store(),
+            "--feed",
+            &serve.url,
+            "--partitions",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        stdout_of(&output),
+        "{\"partition\":0,\"cursor\":\"1\",\"head\":\"1\",\"behind\":0}\n\
+         {\"partition\":1,\"cursor\":\"1\",\"head\":\"3\",\"behind\":2}\n"
+    );
+}

@@ -124,6 +124,18 @@ impl Client {
     pub fn fetch(&self, cursors: &[Cursor]) -> FetchBuilder<'_> {
         FetchBuilder::new(self, self.partition_count(), cursors)
     }
+
+    /// The producer's current end of `partition_id`: the checkpoint of a
+    /// request from `_last`, `None` when the producer sent none. With
+    /// [`Cursor::position`], how far behind a cursor is.
+    ///
+    /// # Errors
+    ///
+    /// As [`FetchBuilder::page`].
+    pub async fn head_of(&self, partition_id: u32) -> Result<Option<Cursor>, Error> {
+        let page = self.fetch(&[Cursor::last(partition_id)]).page().await?;
+        Ok(page.cursor(partition_id).cloned())
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 mod backoff;
 mod config;
 mod group;
+#[cfg(feature = "metrics")]
+mod lag;
 mod memory;
 mod polling;
 mod run;

@@ -90,6 +90,8 @@ where
     let mut polling = Polling::of(config);
     // When the request that brought the newest applied events was sent.
     let mut newest_event: Option<Instant> = None;
+    #[cfg(feature = "metrics")]
+    let mut lag = super::lag::LagProbe::default();
 
     while !*stop.borrow() {
         let regrouped = shared.group.regrouped();
@@ -229,6 +231,9 @@ where
                 );
             }
             backoff.reset();
+            #[cfg(feature = "metrics")]
+            lag.after_page(&shared.client, partition_id, &cursor, true)
+                .await;
             if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                 break;
             }
@@ -247,6 +252,9 @@ where
                 );
                 backoff.reset();
                 metrics::page_committed(partition_id, page.len());
+                #[cfg(feature = "metrics")]
+                lag.after_page(&shared.client, partition_id, &next, page.is_empty())
+                    .await;
                 shared.handler.committed(page.events());
                 *held = Some((next, Instant::now()));
                 if !page.is_empty() {
