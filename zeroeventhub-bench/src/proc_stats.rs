@@ -70,9 +70,22 @@ impl Proc {
     ///
     /// Fails when `/proc/PID/status` cannot be read or lacks `VmHWM`.
     pub fn peak_rss_kib(self) -> io::Result<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// Resident set size now, in KiB (`VmRSS`).
+    ///
+    /// # Errors
+    ///
+    /// Fails when `/proc/PID/status` cannot be read or lacks `VmRSS`.
+    pub fn rss_kib(self) -> io::Result<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(self, key: &str) -> io::Result<u64> {
         let status = fs::read_to_string(self.file("status"))?;
-        parse_status_kib(&status, "VmHWM:")
-            .ok_or_else(|| io::Error::other("no VmHWM line in /proc status"))
+        parse_status_kib(&status, key)
+            .ok_or_else(|| io::Error::other(format!("no {key} line in /proc status")))
     }
 }
 
@@ -176,6 +189,7 @@ mod tests {
         assert!(Proc::Current.cpu_seconds().unwrap() > 0.0);
         Proc::Current.cpu_seconds_in_ticks().unwrap();
         assert!(Proc::Current.peak_rss_kib().unwrap() > 0);
+        assert!(Proc::Current.rss_kib().unwrap() > 0);
         assert!(thread_cpu_seconds().is_none_or(|seconds| seconds > 0.0));
     }
 }

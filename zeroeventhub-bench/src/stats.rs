@@ -1,4 +1,18 @@
-//! Medians, ranges and percentiles.
+//! Medians, ranges and percentiles, and the wall clock the latency
+//! workloads share between processes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Nanoseconds since the Unix epoch by the system clock: the one clock
+/// every process of the machine reads alike, so that a commit stamped in
+/// one process and a receipt stamped in another can be subtracted.
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
 
 /// The median and range of a set of samples.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -42,28 +42,41 @@ impl<DB: Backend> DataReader for EventLog<DB> {
 
             // Every cursor is checked before the first line, so that an
             // unknown one is refused with 400 rather than a cut-off body.
-            let mut starts = Vec::with_capacity(cursors.len());
+            // The check comes with each partition's first chunk, all read
+            // on one connection: a request costs one query per partition
+            // (more only for a page larger than a chunk), also when it
+            // finds nothing and waits, or is woken and reads again.
+            let mut firsts = Vec::with_capacity(cursors.len());
+            let mut connection = log.pool.acquire().await.map_err(Error::from)?;
+            let mut unplanned = budget;
             for cursor in &cursors {
-                starts.push((cursor.partition_id(), log.start_of(cursor).await?));
+                let limit = unplanned.clamp(0, READ_CHUNK.into());
+                let first = log.first_chunk(&mut connection, cursor, limit).await?;
+                unplanned -= first.rows.len() as i64;
+                firsts.push(first);
             }
+            drop(connection);
 
-            let mut ends = Vec::with_capacity(starts.len());
-            for (partition_id, start) in starts {
+            let mut ends = Vec::with_capacity(firsts.len());
+            for FirstChunk { partition_id, start, mut rows, mut limit } in firsts {
                 let mut position = start;
-                while budget > 0 {
-                    let limit = budget.min(READ_CHUNK.into());
-                    let rows = log.rows_after(partition_id, position, limit).await?;
+                loop {
                     let count = rows.len();
                     for row in rows {
+                        if budget <= 0 {
+                            break;
+                        }
                         let (next, event) = log.decode(partition_id, &row, &headers)?;
                         position = next;
                         budget -= 1;
                         yield FeedLine::Event(event);
                         yield FeedLine::Checkpoint(position_cursor(partition_id, position));
                     }
-                    if (count as i64) < limit {
+                    if (count as i64) < limit || budget <= 0 {
                         break;
                     }
+                    limit = budget.min(READ_CHUNK.into());
+                    rows = log.rows_after(partition_id, position, limit).await?;
                 }
                 ends.push(position_cursor(partition_id, position));
             }
@@ -80,18 +93,84 @@ impl<DB: Backend> DataReader for EventLog<DB> {
     }
 }
 
+/// A partition's first chunk of a response: where it starts, and up to
+/// `limit` rows after that.
+struct FirstChunk<Row> {
+    partition_id: u32,
+    start: i64,
+    rows: Vec<Row>,
+    limit: i64,
+}
+
 impl<DB: Backend> EventLog<DB> {
+    /// Checks `cursor` and reads up to `limit` rows after it, on
+    /// `connection`. A position `p` is checked with the same query that
+    /// reads its rows, from `p` itself on: the row at `p` (the latest
+    /// event of a partition is always kept) or any later row proves that
+    /// `p` is not past the end, and is dropped. Only when there is none
+    /// is the end asked for, to refuse the cursor with the end in the
+    /// message (or to accept it, if its event has committed meanwhile).
+    async fn first_chunk(
+        &self,
+        connection: &mut DB::Connection,
+        cursor: &Cursor,
+        limit: i64,
+    ) -> Result<FirstChunk<DB::Row>, ReadError> {
+        let partition_id = cursor.partition_id();
+        let chunk = |start: i64, rows: Vec<DB::Row>| FirstChunk {
+            partition_id,
+            start,
+            rows,
+            limit,
+        };
+        let numbered = match parse_position(cursor, i64::MAX as u64) {
+            Ok(position) if !cursor.is_last() => i64::try_from(position).ok(),
+            _ => None,
+        };
+        match numbered {
+            Some(0) => {
+                let rows = self.rows_on(connection, partition_id, 0, limit).await?;
+                Ok(chunk(0, rows))
+            }
+            Some(position) => {
+                let mut rows = self
+                    .rows_on(connection, partition_id, position - 1, limit + 1)
+                    .await?;
+                let Some(first) = rows.first() else {
+                    let start = self.start_of(connection, cursor).await?;
+                    return Ok(chunk(start, Vec::new()));
+                };
+                if DB::get_int(first, 0).map_err(Error::from)? == position {
+                    rows.remove(0);
+                }
+                rows.truncate(usize::try_from(limit).unwrap_or(0));
+                Ok(chunk(position, rows))
+            }
+            // `_last`, or not a position: the end decides.
+            None => {
+                let start = self.start_of(connection, cursor).await?;
+                let rows = self.rows_on(connection, partition_id, start, limit).await?;
+                Ok(chunk(start, rows))
+            }
+        }
+    }
+
     /// The position `cursor` stands for: `_first` is 0, `_last` the latest
     /// event's position, a number is itself if it is not past the latest.
-    async fn start_of(&self, cursor: &Cursor) -> Result<i64, ReadError> {
+    async fn start_of(
+        &self,
+        connection: &mut DB::Connection,
+        cursor: &Cursor,
+    ) -> Result<i64, ReadError> {
         if cursor.is_first() {
             return Ok(0);
         }
-        let mut connection = self.pool.acquire().await?;
         let query = statement::<DB>(&self.sql.end).int(cursor.partition_id().into());
-        let rows = DB::fetch_all(&mut connection, query).await?;
+        let rows = DB::fetch_all(connection, query)
+            .await
+            .map_err(Error::from)?;
         let end = match rows.first() {
-            Some(row) => DB::get_int(row, 0)?,
+            Some(row) => DB::get_int(row, 0).map_err(Error::from)?,
             None => 0,
         };
         // Positions are never negative: the column only holds 1, 2, 3, ...
@@ -100,7 +179,8 @@ impl<DB: Backend> EventLog<DB> {
         Ok(i64::try_from(position).unwrap_or(i64::MAX))
     }
 
-    /// Up to `limit` rows of `partition_id` after `position`, in order.
+    /// Up to `limit` rows of `partition_id` after `position`, in order, on
+    /// a connection of the pool's.
     async fn rows_after(
         &self,
         partition_id: u32,
@@ -108,11 +188,27 @@ impl<DB: Backend> EventLog<DB> {
         limit: i64,
     ) -> Result<Vec<DB::Row>, Error> {
         let mut connection = self.pool.acquire().await?;
+        self.rows_on(&mut connection, partition_id, position, limit)
+            .await
+    }
+
+    /// Up to `limit` rows of `partition_id` after `position`, in order, on
+    /// `connection` (none for a `limit` of 0).
+    async fn rows_on(
+        &self,
+        connection: &mut DB::Connection,
+        partition_id: u32,
+        position: i64,
+        limit: i64,
+    ) -> Result<Vec<DB::Row>, Error> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
         let query = statement::<DB>(&self.sql.after)
             .int(partition_id.into())
             .int(position)
             .int(limit);
-        Ok(DB::fetch_all(&mut connection, query).await?)
+        Ok(DB::fetch_all(connection, query).await?)
     }
 
     /// The position and event in `row`, with the selected headers. The

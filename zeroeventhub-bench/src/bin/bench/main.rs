@@ -6,7 +6,9 @@
 //!
 //! Without a subcommand, runs the suite: for each workload it starts this
 //! same executable as `bench server` and, per run, as `bench consume` (or
-//! curl, wrk, `bench load`, `zeh`), all separate processes, reads the
+//! curl, wrk, `bench load`, `zeh`; for the long-polling workloads `bench
+//! latency-server` with `bench latency-client` or `bench idle-client`),
+//! all separate processes, reads the
 //! server's CPU time and peak RSS from `/proc`, and prints Markdown tables
 //! of medians with min–max. With `--python`, the same workloads run against
 //! the Python reference and our figures are printed as ratios against it. One binary,
@@ -16,16 +18,24 @@
 #![allow(clippy::print_stdout)]
 
 mod client;
+mod dedicated;
+mod fd_limit;
+mod idle_client;
+mod latency_client;
+mod latency_server;
 mod load;
 mod load_gen;
+mod pg;
 mod procs;
 mod python;
 mod report;
 mod server;
 mod sql_consume;
+mod sql_db;
 mod sql_server;
 mod sqlite;
 mod suite;
+mod tail;
 mod workloads;
 mod zeh;
 
@@ -55,6 +65,13 @@ enum Part {
     SqlServer(sql_server::SqlServerArgs),
     /// The library's consumer runtime into a SQLite store: prints one JSON line of figures.
     SqlConsume(sql_consume::SqlConsumeArgs),
+    /// The producer of the latency and idle workloads (long-polling, an
+    /// append route): prints `listening on URL`.
+    LatencyServer(latency_server::LatencyServerArgs),
+    /// Consumers of `latency-server` and an appender: prints the commit-to-receipt latencies as JSON.
+    LatencyClient(latency_client::LatencyClientArgs),
+    /// Waiting consumers of `latency-server`: prints the server's idle CPU and memory as JSON.
+    IdleClient(idle_client::IdleClientArgs),
     /// One untimed page from `_first`: prints its body size as JSON.
     Probe(client::ProbeArgs),
     /// W3's load generator for machines without wrk: prints JSON.
@@ -79,6 +96,9 @@ fn main() -> anyhow::Result<()> {
         Some(Part::SqlFill(args)) => sql_server::run_fill(&args),
         Some(Part::SqlServer(args)) => sql_server::run(args),
         Some(Part::SqlConsume(args)) => sql_consume::run(&args),
+        Some(Part::LatencyServer(args)) => latency_server::run(args),
+        Some(Part::LatencyClient(args)) => latency_client::run(&args),
+        Some(Part::IdleClient(args)) => idle_client::run(&args),
         Some(Part::Probe(args)) => client::run_probe(&args),
         Some(Part::Load(args)) => load_gen::run(&args),
         Some(Part::Ceiling { events, repeat }) => {

@@ -65,6 +65,11 @@ impl Server {
         &self.url
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn proc(&self) -> Proc {
         Proc::Pid(self.child.id())
     }
@@ -124,10 +129,16 @@ pub(crate) fn run_with_cpu(command: Command) -> anyhow::Result<(String, f64, f64
 
 /// Runs `command` and parses the last line of its stdout as JSON.
 pub(crate) fn run_json(command: Command) -> anyhow::Result<serde_json::Value> {
-    let (stdout, _) = run(command)?;
+    run_json_timed(command).map(|(json, _)| json)
+}
+
+/// [`run_json`], with the command's wall time.
+pub(crate) fn run_json_timed(command: Command) -> anyhow::Result<(serde_json::Value, f64)> {
+    let (stdout, wall) = run(command)?;
     let last = stdout.lines().rev().find(|line| !line.trim().is_empty());
     let last = last.context("the command printed nothing")?;
-    serde_json::from_str(last).with_context(|| format!("not a JSON line: {last:?}"))
+    let json = serde_json::from_str(last).with_context(|| format!("not a JSON line: {last:?}"))?;
+    Ok((json, wall))
 }
 
 /// `name` on the `PATH`, if it is there.

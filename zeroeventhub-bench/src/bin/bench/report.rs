@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use zeroeventhub_bench::{ceiling::Figures as Ceiling, stats::Summary};
 
-use crate::workloads::{LoadRuns, Outcome, Side, StreamRuns, Workload};
+use crate::workloads::{
+    Case, IdleCase, LatencyCase, LoadRuns, Outcome, Side, StreamRuns, Table, Workload,
+};
 
 /// One workload measured on one side.
 #[derive(Debug, Clone)]
@@ -20,12 +22,24 @@ pub(crate) struct Measurement {
 pub(crate) fn render(measurements: &[Measurement], ceiling: &Ceiling) -> String {
     let mut out = String::new();
     let has = |workloads: &[Workload]| measurements.iter().any(|m| workloads.contains(&m.workload));
-    // (--only may leave either table without a row.)
-    if measurements.iter().any(|m| m.workload != Workload::W3) {
+    let in_table = |table: Table| measurements.iter().any(|m| m.workload.table() == table);
+    // (--only may leave any table without a row.)
+    if in_table(Table::Stream) {
         stream_table(&mut out, measurements);
     }
     if has(&[Workload::W3]) {
         load_table(&mut out, measurements);
+    }
+    for m in measurements.iter().filter(|m| m.side == Side::Ours) {
+        match &m.outcome {
+            Outcome::Latency(cases) => latency_table(&mut out, cases),
+            Outcome::Idle(cases) => idle_table(&mut out, cases),
+            other if matches!(m.workload.table(), Table::Latency | Table::Idle) => {
+                let why = not_measured(other).unwrap_or_default();
+                let _ = writeln!(out, "{}: {why}\n", m.workload.name());
+            }
+            _ => {}
+        }
     }
     ceiling_line(&mut out, ceiling);
     client_cpu_line(&mut out, measurements, ceiling);
@@ -60,8 +74,130 @@ fn not_measured(outcome: &Outcome) -> Option<String> {
     match outcome {
         Outcome::Skipped(why) => Some(format!("skipped: {why}")),
         Outcome::Failed(why) => Some(format!("FAILED: {why}")),
-        Outcome::Stream(_) | Outcome::Load(_) => None,
+        Outcome::Stream(_) | Outcome::Load(_) | Outcome::Latency(_) | Outcome::Idle(_) => None,
     }
+}
+
+/// Why a case has no figures, for its row.
+fn case_problem<T>(case: &Case<T>) -> Option<String> {
+    match case {
+        Case::Done(_) => None,
+        Case::Skipped(why) => Some(format!("skipped: {why}")),
+        Case::Failed(why) => Some(format!("FAILED: {why}")),
+    }
+}
+
+fn latency_table(out: &mut String, cases: &[LatencyCase]) {
+    out.push_str(
+        "Commit to consumer, ms (every receipt; the last consumer of each event), one \
+         partition; server CPU as % of one core over the measured window:\n\n\
+         | log | appended by | asking | consumers | events | p50 | p99 | max | last p50 \
+         | last p99 | last max | req/s | server CPU % | case s |\n\
+         | --- | --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n",
+    );
+    for case in cases {
+        let head = format!(
+            "| {} | {} | {} | {} |",
+            case.log.log(),
+            case.log.appended_by(),
+            case.asking.name(),
+            case.consumers
+        );
+        let Case::Done(f) = &case.result else {
+            let why = case_problem(&case.result).unwrap_or_default();
+            let _ = writeln!(out, "{head} – | {why} | | | | | | | | |");
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{head} {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+            f.events,
+            number(f.all_ms.p50),
+            number(f.all_ms.p99),
+            number(f.all_ms.max),
+            number(f.last_ms.p50),
+            number(f.last_ms.p99),
+            number(f.last_ms.max),
+            rate(f.rps),
+            100.0 * f.server_cpu_s / f.window_s,
+            number(f.case_s),
+        );
+    }
+    let notes: Vec<String> = cases
+        .iter()
+        .filter_map(|case| match &case.result {
+            Case::Done(f) if f.errors > 0 || f.early > 0 => Some(format!(
+                "{} ({}), {}, {} consumers: {} failed requests, {} receipts stamped before the commit",
+                case.log.log(),
+                case.log.appended_by(),
+                case.asking.name(),
+                case.consumers,
+                f.errors,
+                f.early
+            )),
+            _ => None,
+        })
+        .collect();
+    let gaps: Vec<String> = cases
+        .iter()
+        .filter(|case| matches!(case.result, Case::Done(_)))
+        .map(|case| format!("{} {} ms", case.asking.name(), number(case.gap_ms)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nMean gaps between appends (uniform, 0.5x to 1.5x): {}.",
+        gaps.join(", ")
+    );
+    let peak = cases
+        .iter()
+        .filter_map(|case| match &case.result {
+            Case::Done(f) => Some(f.server_peak_rss_kib),
+            _ => None,
+        })
+        .max();
+    if let Some(peak) = peak {
+        let _ = writeln!(
+            out,
+            "Largest server peak RSS of the cases: {} MiB.",
+            mib(peak)
+        );
+    }
+    for note in notes {
+        let _ = writeln!(out, "- {note}");
+    }
+    out.push('\n');
+}
+
+fn idle_table(out: &mut String, cases: &[IdleCase]) {
+    out.push_str(
+        "Waiting consumers (each request asks to wait 60 s; none ends during the quiet period):\n\n\
+         | log | waiting consumers | ramp-up s | quiet s | server CPU s | server CPU % \
+         | server RSS MiB | server peak RSS MiB | requests meanwhile | client RSS MiB |\n\
+         | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n",
+    );
+    for case in cases {
+        let head = format!("| {} | {} |", case.log, case.consumers);
+        let Case::Done(f) = &case.result else {
+            let why = case_problem(&case.result).unwrap_or_default();
+            let _ = writeln!(out, "{head} – | {why} | | | | | | |");
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{head} {} | {} | {:.3} | {:.2} | {} | {} | {} | {} |",
+            number(f.ramp_s),
+            number(f.quiet_s),
+            f.server_cpu_s,
+            100.0 * f.server_cpu_s / f.quiet_s,
+            mib(f.server_rss_kib),
+            mib(f.server_peak_rss_kib),
+            f.requests_meanwhile + f.errors,
+            mib(f.client_rss_kib),
+        );
+    }
+    out.push('\n');
 }
 
 fn stream_table(out: &mut String, measurements: &[Measurement]) {
@@ -70,7 +206,10 @@ fn stream_table(out: &mut String, measurements: &[Measurement]) {
          | client peak RSS MiB | server peak RSS MiB |\n\
          | --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |\n",
     );
-    for m in measurements.iter().filter(|m| m.workload != Workload::W3) {
+    for m in measurements
+        .iter()
+        .filter(|m| m.workload.table() == Table::Stream)
+    {
         let head = format!("| {} | {} |", m.workload.name(), m.side.name());
         let Outcome::Stream(runs) = &m.outcome else {
             let why = not_measured(&m.outcome).unwrap_or_default();

@@ -8,6 +8,7 @@ use zeroeventhub_bench::{ceiling, workload::DEFAULT_EVENTS};
 
 use crate::{
     load::Generator,
+    pg,
     procs::which,
     python::Python,
     report::{self, Measurement},
@@ -45,6 +46,18 @@ pub(crate) struct SuiteArgs {
     /// Tokio worker threads of `bench consume` (0 = a current-thread runtime).
     #[arg(long, default_value_t = 0)]
     client_threads: usize,
+    /// Events appended per latency case [default: 1,000; 10 with --quick].
+    #[arg(long)]
+    latency_events: Option<u64>,
+    /// Consumer counts of the latency cases, comma-separated [default: 1,100,1000; 2 with --quick].
+    #[arg(long, value_delimiter = ',')]
+    latency_consumers: Vec<usize>,
+    /// Consumer counts of the idle cases, comma-separated [default: 1000,10000; 10 with --quick].
+    #[arg(long, value_delimiter = ',')]
+    idle_consumers: Vec<usize>,
+    /// The quiet period of each idle case, in seconds [default: 10; 1 with --quick].
+    #[arg(long)]
+    idle_seconds: Option<f64>,
     /// Only these workloads (comma-separated) [default: all].
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Workload>,
@@ -103,10 +116,7 @@ pub(crate) fn run(args: &SuiteArgs) -> anyhow::Result<()> {
     // Figures and ratios only: the targets and how they stand are in
     // BENCHMARKS.md.
     println!("{}", report::render(&measurements, &ceiling));
-    let failed = measurements
-        .iter()
-        .filter(|m| matches!(m.outcome, Outcome::Failed(_)))
-        .count();
+    let failed: usize = measurements.iter().map(|m| m.outcome.failures()).sum();
     if failed > 0 {
         bail!("{failed} workload(s) failed");
     }
@@ -124,6 +134,13 @@ fn suite(args: &SuiteArgs, workloads: &[Workload]) -> anyhow::Result<Suite> {
         python_runs: if quick { 1 } else { args.python_runs.max(1) },
         w3_seconds: args.w3_seconds.unwrap_or(if quick { 1.0 } else { 10.0 }),
         client_threads: args.client_threads,
+        latency_events: args
+            .latency_events
+            .unwrap_or(if quick { 10 } else { 1_000 })
+            .max(1),
+        latency_consumers: or_default(&args.latency_consumers, quick, &[2], &[1, 100, 1_000]),
+        idle_consumers: or_default(&args.idle_consumers, quick, &[10], &[1_000, 10_000]),
+        idle_seconds: args.idle_seconds.unwrap_or(if quick { 1.0 } else { 10.0 }),
     };
     // The server, clients and load generator are this same executable,
     // started as separate processes with a subcommand.
@@ -153,6 +170,27 @@ fn suite(args: &SuiteArgs, workloads: &[Workload]) -> anyhow::Result<Suite> {
     } else {
         Err("not selected".into())
     };
+    let pg = if workloads.iter().any(|w| w.uses_postgres()) {
+        pg::locate()
+    } else {
+        Err(pg::Unavailable {
+            reason: "not selected".into(),
+            fatal: false,
+        })
+    };
+    if let Err(unavailable) = &pg
+        && unavailable.reason != "not selected"
+    {
+        eprintln!(
+            "bench: PostgreSQL workloads {}: {}",
+            if unavailable.fatal {
+                "FAIL (CI)"
+            } else {
+                "skipped"
+            },
+            unavailable.reason
+        );
+    }
     Ok(Suite {
         settings,
         exe,
@@ -160,7 +198,17 @@ fn suite(args: &SuiteArgs, workloads: &[Workload]) -> anyhow::Result<Suite> {
         generator,
         python,
         zeh,
+        pg,
     })
+}
+
+/// `given`, unless empty: then the quick or the full default.
+fn or_default(given: &[usize], quick: bool, quick_default: &[usize], full: &[usize]) -> Vec<usize> {
+    match (given.is_empty(), quick) {
+        (false, _) => given.to_vec(),
+        (true, true) => quick_default.to_vec(),
+        (true, false) => full.to_vec(),
+    }
 }
 
 fn print_setup(suite: &Suite, args: &SuiteArgs, workloads: &[Workload]) {
@@ -180,7 +228,15 @@ fn print_setup(suite: &Suite, args: &SuiteArgs, workloads: &[Workload]) {
     } else {
         "release build"
     };
-    println!("- machine: {cpu}, {cores} cores, loopback; {profile}");
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!(
+        "- machine: {cpu}, {cores} cores, loopback; {profile}; load average at the start {load}"
+    );
     println!(
         "- feed: {} events (each followed by its checkpoint), 1 partition; W2/W3 pages of 100",
         s.events
@@ -217,6 +273,27 @@ fn print_setup(suite: &Suite, args: &SuiteArgs, workloads: &[Workload]) {
                 Ok(zeh) => zeh.display().to_string(),
                 Err(why) => why.clone(),
             }
+        );
+    }
+    if workloads.iter().any(|w| w.uses_postgres()) {
+        println!(
+            "- PostgreSQL: {}",
+            match &suite.pg {
+                Ok(url) => format!("{url}, a fresh schema per run"),
+                Err(unavailable) => unavailable.reason.clone(),
+            }
+        );
+    }
+    if workloads.contains(&Workload::Latency) {
+        println!(
+            "- latency: {} events per case, consumers {:?}, one partition, long-poll wait 20 s",
+            s.latency_events, s.latency_consumers
+        );
+    }
+    if workloads.contains(&Workload::Idle) {
+        println!(
+            "- idle: {:?} waiting consumers (wait 60 s), quiet period {} s",
+            s.idle_consumers, s.idle_seconds
         );
     }
     println!();

@@ -1,9 +1,12 @@
 //! The workloads, each measured with a freshly started server (so its peak
 //! RSS is the workload's own), one warm-up request, then timed runs. The
-//! SQL workloads are in [`sql`].
+//! SQL workloads are in [`sql`], the long-polling ones (latency, idle) in
+//! [`latency`].
 
+mod latency;
 mod sql;
 
+pub(crate) use latency::{Case, IdleCase, LatencyCase};
 pub(crate) use sql::FOLLOW_PAGE;
 
 use std::{path::PathBuf, process::Command};
@@ -14,6 +17,7 @@ use zeroeventhub_bench::workload::SMALL_PAGE;
 
 use crate::{
     load::{Generator, LoadFigures},
+    pg,
     procs::{Server, run, run_json},
     python::Python,
 };
@@ -37,10 +41,29 @@ pub(crate) enum Workload {
     FollowSqliteZeh,
     /// The library's consumer runtime into a SQLite store (`bench sql-consume`).
     ConsumeSqlite,
+    /// W1 from a producer serving a PostgreSQL event log.
+    W1Postgres,
+    /// The library's consumer runtime into a PostgreSQL store.
+    ConsumePostgres,
+    /// From an append's commit to the consumers holding the event
+    /// (long-polling and polling; `bench latency-server`, `bench latency-client`).
+    Latency,
+    /// The producer's memory and CPU while thousands of consumers wait
+    /// (`bench idle-client`).
+    Idle,
+}
+
+/// Which table of the report a workload's figures go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    Stream,
+    Load,
+    Latency,
+    Idle,
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 8] = [
+    pub(crate) const ALL: [Workload; 12] = [
         Workload::W1,
         Workload::W1ServerAlone,
         Workload::W2,
@@ -49,6 +72,10 @@ impl Workload {
         Workload::W1Sqlite,
         Workload::FollowSqliteZeh,
         Workload::ConsumeSqlite,
+        Workload::W1Postgres,
+        Workload::ConsumePostgres,
+        Workload::Latency,
+        Workload::Idle,
     ];
 
     /// The name printed in the tables.
@@ -62,6 +89,10 @@ impl Workload {
             Workload::W1Sqlite => "W1 from SQLite log",
             Workload::FollowSqliteZeh => "follow into SQLite (zeh)",
             Workload::ConsumeSqlite => "consume into SQLite (library)",
+            Workload::W1Postgres => "W1 from PostgreSQL log",
+            Workload::ConsumePostgres => "consume into PostgreSQL (library)",
+            Workload::Latency => "commit-to-consumer latency",
+            Workload::Idle => "idle waiting consumers",
         }
     }
 
@@ -70,8 +101,30 @@ impl Workload {
     pub(crate) fn is_sql(self) -> bool {
         matches!(
             self,
-            Workload::W1Sqlite | Workload::FollowSqliteZeh | Workload::ConsumeSqlite
+            Workload::W1Sqlite
+                | Workload::FollowSqliteZeh
+                | Workload::ConsumeSqlite
+                | Workload::W1Postgres
+                | Workload::ConsumePostgres
         )
+    }
+
+    /// Whether the workload needs PostgreSQL (wholly or in part).
+    pub(crate) fn uses_postgres(self) -> bool {
+        matches!(
+            self,
+            Workload::W1Postgres | Workload::ConsumePostgres | Workload::Latency | Workload::Idle
+        )
+    }
+
+    /// Where its figures are printed.
+    pub(crate) fn table(self) -> Table {
+        match self {
+            Workload::W3 => Table::Load,
+            Workload::Latency => Table::Latency,
+            Workload::Idle => Table::Idle,
+            _ => Table::Stream,
+        }
     }
 }
 
@@ -126,8 +179,22 @@ pub(crate) struct LoadRuns {
 pub(crate) enum Outcome {
     Stream(StreamRuns),
     Load(LoadRuns),
+    Latency(Vec<LatencyCase>),
+    Idle(Vec<IdleCase>),
     Skipped(String),
     Failed(String),
+}
+
+impl Outcome {
+    /// Failures: the whole workload's, or its cases'.
+    pub(crate) fn failures(&self) -> usize {
+        match self {
+            Outcome::Failed(_) => 1,
+            Outcome::Latency(cases) => cases.iter().filter(|c| c.result.is_failed()).count(),
+            Outcome::Idle(cases) => cases.iter().filter(|c| c.result.is_failed()).count(),
+            Outcome::Stream(_) | Outcome::Load(_) | Outcome::Skipped(_) => 0,
+        }
+    }
 }
 
 /// What the suite runs with.
@@ -139,6 +206,14 @@ pub(crate) struct Settings {
     pub(crate) python_runs: usize,
     pub(crate) w3_seconds: f64,
     pub(crate) client_threads: usize,
+    /// Events appended per latency case.
+    pub(crate) latency_events: u64,
+    /// The consumer counts of the latency cases.
+    pub(crate) latency_consumers: Vec<usize>,
+    /// The consumer counts of the idle cases.
+    pub(crate) idle_consumers: Vec<usize>,
+    /// The quiet period of each idle case, in seconds.
+    pub(crate) idle_seconds: f64,
 }
 
 /// The programs the suite runs.
@@ -152,6 +227,9 @@ pub(crate) struct Suite {
     pub(crate) python: Option<Python>,
     /// `zeh` for the follow workload, or why that workload is skipped.
     pub(crate) zeh: Result<PathBuf, String>,
+    /// The PostgreSQL server's URL, or why the PostgreSQL workloads (and
+    /// cases) cannot run.
+    pub(crate) pg: Result<String, pg::Unavailable>,
 }
 
 impl Suite {
@@ -167,6 +245,9 @@ impl Suite {
         if side == Side::Python && workload.is_sql() {
             return Outcome::Skipped("the reference has no SQL event log / store".into());
         }
+        if side == Side::Python && matches!(workload, Workload::Latency | Workload::Idle) {
+            return Outcome::Skipped("the reference has no long-polling".into());
+        }
         let result = match workload {
             Workload::W1 => self.consume(side, events, false, None),
             Workload::W2 => self.consume(side, SMALL_PAGE, false, full_body_bytes),
@@ -181,8 +262,30 @@ impl Suite {
             Workload::W1Sqlite => self.w1_sqlite(),
             Workload::FollowSqliteZeh => self.follow_zeh(),
             Workload::ConsumeSqlite => self.consume_sqlite(),
+            Workload::W1Postgres => match self.postgres() {
+                Ok(url) => self.w1_postgres(url),
+                Err(unavailable) => return unavailable,
+            },
+            Workload::ConsumePostgres => match self.postgres() {
+                Ok(url) => self.consume_postgres(url),
+                Err(unavailable) => return unavailable,
+            },
+            Workload::Latency => self.latency(),
+            Workload::Idle => self.idle(),
         };
         result.unwrap_or_else(|error| Outcome::Failed(format!("{error:#}")))
+    }
+
+    /// The PostgreSQL server, or the outcome of a workload that needs one
+    /// when there is none: skipped, or failed under CI.
+    fn postgres(&self) -> Result<&str, Outcome> {
+        match &self.pg {
+            Ok(url) => Ok(url),
+            Err(unavailable) if unavailable.fatal => {
+                Err(Outcome::Failed(unavailable.reason.clone()))
+            }
+            Err(unavailable) => Err(Outcome::Skipped(unavailable.reason.clone())),
+        }
     }
 
     fn runs(&self, side: Side) -> usize {

@@ -1,7 +1,8 @@
-//! The SQL workloads (crate `zeroeventhub-sqlx`, SQLite): W1 served from an
-//! event log, and a feed followed into a store, by `zeh` and by the
-//! library's consumer runtime. Each SQLite file lives in a temporary
-//! directory of the orchestrator, deleted afterwards.
+//! The SQL workloads (crate `zeroeventhub-sqlx`, SQLite and PostgreSQL):
+//! W1 served from an event log, and a feed followed into a store, by `zeh`
+//! and by the library's consumer runtime. Each SQLite file lives in a
+//! temporary directory of the orchestrator, deleted afterwards; each
+//! PostgreSQL run works in a fresh schema, dropped afterwards.
 
 use std::{
     path::Path,
@@ -13,7 +14,9 @@ use tempfile::TempDir;
 
 use super::{Outcome, Sample, Side, StreamRuns, Suite};
 use crate::{
+    pg::Schema,
     procs::{Server, run, run_with_cpu},
+    sql_db::Db,
     sqlite,
 };
 
@@ -21,7 +24,7 @@ use crate::{
 pub(crate) const FOLLOW_PAGE: u64 = 1_000;
 
 /// A fresh temporary directory for the workload's SQLite files.
-fn temp_dir() -> anyhow::Result<TempDir> {
+pub(super) fn temp_dir() -> anyhow::Result<TempDir> {
     tempfile::Builder::new()
         .prefix("zeh-bench-")
         .tempdir()
@@ -34,16 +37,25 @@ impl Suite {
     /// sql-fill` made first, in its own process.
     pub(super) fn w1_sqlite(&self) -> anyhow::Result<Outcome> {
         let dir = temp_dir()?;
+        self.w1_sql(&Db::Sqlite(dir.path().join("producer.db")))
+    }
+
+    /// W1 as [`w1_sqlite`](Suite::w1_sqlite), from a PostgreSQL event log
+    /// in a fresh schema.
+    pub(super) fn w1_postgres(&self, url: &str) -> anyhow::Result<Outcome> {
+        let schema = Schema::create(url)?;
+        self.w1_sql(&schema.db())
+    }
+
+    fn w1_sql(&self, db: &Db) -> anyhow::Result<Outcome> {
         let events = self.settings.events;
-        let db = dir.path().join("producer.db");
         let mut fill = Command::new(&self.exe);
         fill.args(["sql-fill", "--events"])
             .arg(events.to_string())
-            .arg("--db")
-            .arg(&db);
+            .args(db.args());
         run(fill)?;
         let mut command = Command::new(&self.exe);
-        command.args(["sql-server", "--port", "0", "--db"]).arg(&db);
+        command.args(["sql-server", "--port", "0"]).args(db.args());
         let server = Server::start(command)?;
         self.consume_from(&server, Side::Ours, events, None)
     }
@@ -94,18 +106,40 @@ impl Suite {
     /// store, which checks its own table) against `bench server`, a fresh
     /// store per run.
     pub(super) fn consume_sqlite(&self) -> anyhow::Result<Outcome> {
+        self.consume_sql(|| {
+            let dir = temp_dir()?;
+            let db = Db::Sqlite(dir.path().join("consumer.db"));
+            Ok((dir, db))
+        })
+    }
+
+    /// As [`consume_sqlite`](Suite::consume_sqlite), into a fresh
+    /// PostgreSQL schema per run.
+    pub(super) fn consume_postgres(&self, url: &str) -> anyhow::Result<Outcome> {
+        self.consume_sql(|| {
+            let schema = Schema::create(url)?;
+            let db = schema.db();
+            Ok((schema, db))
+        })
+    }
+
+    /// `bench sql-consume` into the database `fresh` makes per run (with
+    /// what keeps it alive until the run's end).
+    fn consume_sql<K>(
+        &self,
+        fresh: impl Fn() -> anyhow::Result<(K, Db)>,
+    ) -> anyhow::Result<Outcome> {
         let events = self.settings.events;
         let server = self.start_server(Side::Ours, false)?;
         let body_bytes = self.probe(server.url(), events)?; // warm-up
         let mut samples = Vec::new();
         for _ in 0..self.runs(Side::Ours) {
-            let dir = temp_dir()?;
+            let (_keep, db) = fresh()?;
             let mut command = Command::new(&self.exe);
             command
                 .args(["sql-consume", "--url", server.url(), "--events"])
                 .arg(events.to_string())
-                .arg("--db")
-                .arg(dir.path().join("consumer.db"))
+                .args(db.args())
                 .arg("--page-size")
                 .arg(FOLLOW_PAGE.to_string());
             samples.push(self.client_run(&server, command)?);
