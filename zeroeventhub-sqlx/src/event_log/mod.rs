@@ -106,8 +106,9 @@ pub use zeroeventhub::server::DEFAULT_PAGE_SIZE;
 ///   changes when any other connection commits), only while requests
 ///   wait: every [`DEFAULT_CHANGE_CHECK_INTERVAL`] (see
 ///   [`with_change_check_interval`](EventLog::with_change_check_interval))
-///   for other processes, and every millisecond for a moment after an
-///   append of this process; on a change, one range scan of the new rows
+///   for other processes, and right after an append of this process back
+///   to back until its commit is seen (for 20 ms at most, then every
+///   millisecond for a second); on a change, one range scan of the new rows
 ///   (by rowid) says which partitions got events, and only their waiters
 ///   are woken (a commit to another table wakes nobody).
 ///   [`publish`](EventLog::publish) wakes the waiters at once, having

@@ -1,9 +1,10 @@
 //! SQLite: one connection of the log's own asks `PRAGMA data_version`,
 //! which changes when any other connection (of this process or another)
 //! commits to the database file. It asks only while requests wait: every
-//! interval, and every millisecond for a while after this process
-//! appended, so that an append of this process wakes its waiters about as
-//! soon as it commits.
+//! interval, and back to back right after this process appended (for a
+//! few milliseconds at most, then every millisecond for a while), so that
+//! an append of this process wakes its waiters about as soon as it
+//! commits.
 //!
 //! On a change it looks up which partitions got rows since the last check
 //! (rows come in rowid order, so one range scan of the new rows tells) and
@@ -15,14 +16,22 @@ use std::time::Duration;
 
 use futures_core::future::BoxFuture;
 use sqlx::{Connection, Pool, Sqlite, SqliteConnection};
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::super::changes::{Watch, Watcher, keep_watching};
 
-/// How often to check right after this process appended.
+/// How long after an append of this process the check runs back to back,
+/// without sleeping (a round trip to the connection's worker thread each):
+/// the commit of an append made last in its transaction is seen within
+/// tens of microseconds. Only until that commit is seen: append last,
+/// commit soon.
+const EAGER_AT_ONCE_FOR: Duration = Duration::from_millis(20);
+/// After that, how often to check (tokio's timer ticks in milliseconds)...
 const EAGER_INTERVAL: Duration = Duration::from_millis(1);
-/// How long to check eagerly after an append whose commit is not seen.
+/// ...and for how long after the append, before the usual interval.
 const EAGER_FOR: Duration = Duration::from_secs(1);
+
 impl Watch for Sqlite {
     const NOTIFY: Option<&'static str> = None;
 
@@ -41,29 +50,37 @@ async fn check(pool: &Pool<Sqlite>, watcher: &Watcher) -> Result<(), sqlx::Error
     rows.start(&mut connection).await;
     // Commits before the first check are found by reading again.
     watcher.notifier.notify_all();
-    let mut eager_until: Option<Instant> = None;
+    // When this process last appended, until its commit is seen.
+    let mut appended: Option<Instant> = None;
     loop {
         if watcher.notifier.listeners() == 0 {
             watcher.notifier.listened().await;
         }
-        let eager = eager_until.is_some_and(|until| Instant::now() < until);
-        let interval = if eager {
-            EAGER_INTERVAL
-        } else {
-            watcher.interval
+        let since = appended.map(|at| at.elapsed());
+        let interval = match since {
+            Some(since) if since < EAGER_AT_ONCE_FOR => Duration::ZERO,
+            Some(since) if since < EAGER_FOR => EAGER_INTERVAL,
+            _ => watcher.interval,
         };
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = watcher.appended.notified() => {
-                eager_until = Some(Instant::now() + EAGER_FOR);
-                continue;
+        if interval.is_zero() {
+            if watcher.appended.notified().now_or_never().is_some() {
+                appended = Some(Instant::now());
+            }
+            tokio::task::yield_now().await;
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = watcher.appended.notified() => {
+                    appended = Some(Instant::now());
+                    continue;
+                }
             }
         }
         let now = data_version(&mut connection).await?;
         if now != seen {
             seen = now;
             if rows.wake(&mut connection, watcher).await {
-                eager_until = None;
+                appended = None;
             }
         }
     }
