@@ -86,6 +86,8 @@ pub(super) async fn answer<R: DataReader>(
         let ended = head.len() < limit && nothing_new;
         if let Some(wait) = waiting.as_mut().filter(|_| ended) {
             resume_from(&mut request, &head);
+            // Nothing of the finished read is kept while the request waits.
+            drop((lines, head));
             if !wait.changed().await {
                 // Time is up: one last read, answered whatever it holds.
                 waiting = None;
