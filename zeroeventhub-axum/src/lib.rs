@@ -169,7 +169,10 @@ pub fn refuse_partitions_outside(
         .iter()
         .map(zeroeventhub::Cursor::partition_id)
         .find(|&partition_id| !allowed(partition_id))?;
-    tracing::debug!(partition = refused, "feed request refused: partition outside the caller's scope");
+    tracing::debug!(
+        partition = refused,
+        "feed request refused: partition outside the caller's scope"
+    );
     let message = format!("parameter cursor{refused}: not allowed to read partition {refused}");
     Some((axum::http::StatusCode::FORBIDDEN, message).into_response())
 }

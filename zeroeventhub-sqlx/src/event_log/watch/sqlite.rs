@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 use futures_core::future::BoxFuture;
-use sqlx::{Connection, Pool, Sqlite, SqliteConnection};
 use futures_util::FutureExt;
+use sqlx::{Connection, Pool, Sqlite, SqliteConnection};
 use tokio::time::Instant;
 
 use super::super::changes::{Watch, Watcher, keep_watching};
