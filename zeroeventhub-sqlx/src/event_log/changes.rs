@@ -39,8 +39,10 @@ pub struct Watcher {
     pub(crate) notifier: ChangeNotifier,
     /// Told when this process appended, so that a commit is looked for
     /// at once rather than at the next check (SQLite).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) appended: Arc<Notify>,
     /// The interval between two checks, for a database that must be asked.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) interval: Duration,
 }
 
@@ -50,6 +52,7 @@ pub(crate) fn partition_list(partitions: &[u32]) -> String {
     partitions.join(",")
 }
 
+#[cfg(feature = "postgres")]
 /// The partitions a notification `TABLE:P1,P2` names, if it is about
 /// `table`; `None` for another table. A partition that cannot be read is
 /// `None` in the list (wake every request then).
@@ -141,7 +144,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use super::*;
 

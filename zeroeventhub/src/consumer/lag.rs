@@ -40,14 +40,10 @@ impl LagProbe {
             return;
         }
         self.probed = Some(Instant::now());
-        match client.head_of(partition_id).await {
-            Ok(Some(head)) => {
-                if let Some(head) = head.position() {
-                    metrics::lag(partition_id, head.saturating_sub(position));
-                }
-            }
-            // The next page's fetch reports a failing producer.
-            Ok(None) | Err(_) => {}
+        // A failing producer is reported by the next page's fetch.
+        let head = client.head_of(partition_id).await.ok().flatten();
+        if let Some(head) = head.and_then(|head| head.position()) {
+            metrics::lag(partition_id, head.saturating_sub(position));
         }
     }
 }
