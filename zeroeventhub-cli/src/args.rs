@@ -266,6 +266,10 @@ pub(crate) struct FollowArgs {
     #[arg(long, value_name = "ID", requires = "store")]
     pub(crate) instance: Option<String>,
 
+    /// With --store: ask for header NAME, the producer's append time of each event (zeh serve --time-header), and report how many seconds behind the consumer is (with --metrics-addr: zeroeventhub_consumer_seconds_behind), e.g. --time-header zeh-appended-at
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub(crate) time_header: Option<String>,
+
     /// Serve the library's metrics in the Prometheus text format at http://ADDR/metrics, e.g. --metrics-addr 127.0.0.1:9464
     #[arg(long, value_name = "ADDR", value_parser = parse::listen_addr)]
     pub(crate) metrics_addr: Option<SocketAddr>,
@@ -389,6 +393,13 @@ pub(crate) struct ServeArgs {
     /// a schema (schema.table); created if missing.
     #[arg(long, value_name = "TABLE", default_value = DEFAULT_TABLE, value_parser = parse::table)]
     pub(crate) table: String,
+
+    /// With a database: send each event's append time as header NAME (RFC 3339, UTC) to consumers that ask for it, e.g. --time-header zeh-appended-at
+    ///
+    /// A consumer that asks for it (zeh follow --time-header NAME) can tell
+    /// how many seconds behind it is.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) time_header: Option<String>,
 }
 
 impl ServeArgs {
@@ -397,6 +408,9 @@ impl ServeArgs {
         match self.source {
             Source::File(_) if self.table != DEFAULT_TABLE => {
                 Err("--table applies to a database SOURCE (sqlite:PATH or postgres://...), not to a file".to_owned())
+            }
+            Source::File(_) if self.time_header.is_some() => {
+                Err("--time-header applies to a database SOURCE (sqlite:PATH or postgres://...), not to a file".to_owned())
             }
             _ => Ok(()),
         }
@@ -490,7 +504,6 @@ mod tests {
             feed(&cli).start_cursors(),
             [Cursor::first(0), Cursor::first(1), Cursor::first(2)]
         );
-        crate::connect::install_tls();
         let client = Client::new("http://h/feed", 3).unwrap();
         let cursors = feed(&cli).start_cursors();
         let fetch = feed(&cli).fetch(&client, &cursors);

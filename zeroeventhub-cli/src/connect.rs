@@ -14,17 +14,6 @@ use zeroeventhub::{
 
 use crate::output::describe_feed_error;
 
-/// Makes rustls on ring the process's TLS provider, once: reqwest's client
-/// needs one before it is built (zeh builds reqwest without a provider of
-/// its own, see Cargo.toml).
-pub(crate) fn install_tls() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        // An error only says that a provider is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 /// The connection options of `fetch` and `follow`, already parsed.
 #[derive(Debug, Clone)]
 pub(crate) struct Connection {
@@ -71,7 +60,6 @@ impl Connection {
         for (name, value) in &self.headers {
             defaults.append(name.clone(), value.clone());
         }
-        install_tls();
         let mut http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)

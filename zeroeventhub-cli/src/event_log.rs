@@ -32,11 +32,11 @@ pub(crate) async fn served(
     let served = match &pool {
         Pool::Sqlite(pool) => {
             let log = open(pool, table, partitions, database).await?;
-            settings.serve(log.with_default_page_size(settings.default_page_size))
+            settings.serve(settings.configure(log))
         }
         Pool::Postgres(pool) => {
             let log = open(pool, table, partitions, database).await?;
-            settings.serve(log.with_default_page_size(settings.default_page_size))
+            settings.serve(settings.configure(log))
         }
     };
     Ok((served, pool))

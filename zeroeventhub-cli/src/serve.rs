@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use zeroeventhub::server::{DataReader, Feed, MemoryLog, Partitioned};
+use zeroeventhub_sqlx::{Backend, EventLog};
 
 use crate::{
     Interrupted,
@@ -54,7 +55,9 @@ pub(crate) struct FeedSettings {
     /// The tokens a request must carry, if any.
     tokens: Option<Tokens>,
     /// Events per response when a request gives no page size hint.
-    pub(crate) default_page_size: u32,
+    default_page_size: u32,
+    /// The header carrying each event's append time, if any.
+    time_header: Option<String>,
     max_wait: Duration,
 }
 
@@ -77,11 +80,21 @@ impl FeedSettings {
             tokens,
             default_page_size: args.default_page_size,
             max_wait: args.max_wait(),
+            time_header: args.time_header.clone(),
         })
     }
 
-    /// `log` (with [`default_page_size`](FeedSettings::default_page_size)
-    /// set) served as these settings say.
+    /// A database's `log` with these settings' page size and time header.
+    pub(crate) fn configure<DB: Backend>(&self, log: EventLog<DB>) -> EventLog<DB> {
+        let log = log.with_default_page_size(self.default_page_size);
+        match &self.time_header {
+            Some(name) => log.with_time_header(name.clone()),
+            None => log,
+        }
+    }
+
+    /// `log` (a database's [configured](FeedSettings::configure) first)
+    /// served as these settings say.
     pub(crate) fn serve<L: DataReader + Partitioned>(&self, log: L) -> Served {
         let feed = Feed::from(log).with_max_wait(self.max_wait);
         let router = zeroeventhub_axum::feed_router(&self.path, feed.clone());

@@ -38,6 +38,10 @@ use crate::{
     signal::Signals,
 };
 
+/// With `--metrics-addr`: how often a partition that is behind asks the
+/// producer for its head, for the lag gauge.
+const LAG_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Events per INSERT: 3 parameters each, well under SQLite's limit of
 /// 32,766 bound parameters and PostgreSQL's 65,535.
 const INSERT_BATCH: usize = 1_000;
@@ -104,6 +108,9 @@ where
         start: StartFrom::First,
         page_size_hint: args.feed.page_size_hint,
         headers: args.feed.headers.clone().unwrap_or_default(),
+        time_header: args.time_header.clone(),
+        // The lag gauge only where someone reads it.
+        lag_probe: args.metrics_addr.map(|_| LAG_PROBE),
         long_poll: args.long_poll(),
         poll_interval: args.poll_interval,
         lease_ttl: args.lease_ttl,

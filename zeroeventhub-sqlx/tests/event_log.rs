@@ -31,6 +31,7 @@ on_both_databases!(
     migrate_is_idempotent,
     logs_in_different_tables_are_separate,
     answers_match_the_memory_log,
+    the_time_header_carries_the_append_time,
 );
 
 /// Events of the fixture: three in partition 0 (with headers), one in 1,
@@ -445,4 +446,41 @@ async fn answers_match_the_memory_log<DB: Backend>(pool: Pool<DB>) {
             }
         }
     }
+}
+
+/// `with_time_header`: each event carries its append time, RFC 3339 in
+/// UTC, to requests that ask for that header, on both databases.
+async fn the_time_header_carries_the_append_time<DB: Backend>(pool: Pool<DB>) {
+    let log = EventLog::new(pool, 1).with_time_header("appended-at");
+    log.migrate().await.unwrap();
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+    log.publish(&[Event::from_data(0, &1).unwrap().with_header("h", "v")])
+        .await
+        .unwrap();
+    let after = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    let read = |headers| {
+        let log = log.clone();
+        async move {
+            let request = FeedRequest {
+                headers,
+                ..FeedRequest::new(1, vec![Cursor::first(0)])
+            };
+            let lines: Vec<_> = futures_util::StreamExt::collect(log.read(request)).await;
+            match lines.into_iter().next() {
+                Some(Ok(zeroeventhub::FeedLine::Event(event))) => event.headers,
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+    };
+    let headers = read(HeaderSelection::All).await.expect("headers");
+    assert_eq!(headers["h"], "v");
+    let time = &headers["appended-at"];
+    assert_eq!(time.len(), "2026-12-01T14:03:07.123Z".len(), "{time}");
+    assert!(time.ends_with('Z'), "{time}");
+    let parsed = humantime::parse_rfc3339(time).unwrap();
+    assert!(before < parsed && parsed < after, "{time}");
+    let only = read(HeaderSelection::names(["appended-at"])).await.unwrap();
+    assert_eq!(only.keys().collect::<Vec<_>>(), ["appended-at"]);
+    assert_eq!(read(HeaderSelection::names(["h"])).await.unwrap().len(), 1);
+    assert_eq!(read(HeaderSelection::None).await, None);
 }

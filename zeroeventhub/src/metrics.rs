@@ -9,7 +9,8 @@
 //! | `zeroeventhub_consumer_errors_total` | counter | `kind`: `fetch`, `apply` (the handler or the store, page rolled back), `store` (leases), `lease_lost` | failures, each retried or fatal |
 //! | `zeroeventhub_consumer_fetch_duration_seconds` | histogram | | one request, sent to page in hand (held long-polls included) |
 //! | `zeroeventhub_consumer_last_event_age_seconds` | gauge | `partition` | time since the newest applied events were asked for, set at every answer (at least every long-poll) |
-//! | `zeroeventhub_consumer_lag_events` | gauge | `partition` | events behind the producer's head, where cursors are positions (the head asked for at most every 5 s while behind; 0 once caught up) |
+//! | `zeroeventhub_consumer_lag_events` | gauge | `partition` | events behind the producer's head, where cursors are positions (with `ConsumerConfig::lag_probe`, the head asked for at most that often while behind; 0 once caught up) |
+//! | `zeroeventhub_consumer_seconds_behind` | gauge | `partition` | the age of the newest applied event, from its append time in `ConsumerConfig::time_header` (0 once caught up) |
 //! | `zeroeventhub_producer_requests_total` | counter | `status` | requests answered |
 //! | `zeroeventhub_producer_events_total` | counter | | events sent |
 //! | `zeroeventhub_producer_response_duration_seconds` | histogram | | request to the end of its body (held long-polls included) |
@@ -66,6 +67,13 @@ pub(crate) fn last_event_age(partition_id: u32, age: Duration) {
 pub(crate) fn lag(partition_id: u32, behind: u64) {
     metrics::gauge!("zeroeventhub_consumer_lag_events", "partition" => partition_id.to_string())
         .set(behind as f64);
+}
+
+/// `partition_id`'s newest applied event was appended `behind` ago.
+#[cfg(all(feature = "consumer", feature = "metrics"))]
+pub(crate) fn seconds_behind(partition_id: u32, behind: Duration) {
+    metrics::gauge!("zeroeventhub_consumer_seconds_behind", "partition" => partition_id.to_string())
+        .set(behind.as_secs_f64());
 }
 
 /// A request was answered with `status` (its body may still stream).

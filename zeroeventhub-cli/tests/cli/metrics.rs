@@ -152,3 +152,54 @@ fn follow_with_a_store_reports_the_events_and_pages_it_applied() {
     follow.signal("TERM");
     assert_eq!(follow.wait().code(), Some(0));
 }
+
+#[test]
+fn with_a_time_header_follow_reports_how_many_seconds_behind_it_is() {
+    let producer = TestDb::sqlite();
+    let appended = zeh()
+        .args(["append", &producer.store(), "--partitions", "1"])
+        .write_stdin("{\"partition\":0,\"data\":1}\n")
+        .output()
+        .unwrap();
+    assert!(appended.status.success(), "{}", stderr_of(&appended));
+    let serve = Serve::start(&[
+        &producer.store(),
+        "--partitions",
+        "1",
+        "--time-header",
+        "appended-at",
+    ]);
+    let store = TestDb::sqlite();
+    let metrics = free_addr();
+    let mut follow = Running::spawn(zeh_process(&[
+        "follow",
+        &serve.url,
+        "--partitions",
+        "1",
+        "--store",
+        &store.store(),
+        "--time-header",
+        "appended-at",
+        "--metrics-addr",
+        &metrics,
+    ]));
+    let stdout = follow.stdout_lines();
+    let line = stdout.next_line().expect("the event");
+    assert!(line.contains("\"appended-at\":\""), "{line}");
+    // Once caught up, it is 0 seconds behind.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = scrape(&metrics);
+        if sample(
+            &text,
+            "zeroeventhub_consumer_seconds_behind{partition=\"0\"}",
+        ) == Some(0.0)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    follow.signal("TERM");
+    assert_eq!(follow.wait().code(), Some(0));
+}

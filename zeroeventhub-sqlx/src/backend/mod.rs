@@ -55,6 +55,9 @@ pub trait Dialect: Database {
     const NOW_MS: &'static str;
     /// SQL: the type and default of the events table's `created_at`.
     const CREATED_AT: &'static str;
+    /// SQL expression: `created_at` as RFC 3339 text in UTC with
+    /// milliseconds (`2026-12-01T14:03:07.123Z`).
+    const CREATED_AT_TEXT: &'static str;
     /// SQL run by an appending transaction before it appends to a
     /// partition (`{table}` stands for the table name, `$1` for the
     /// partition), or `None` when the database serialises writers anyway.

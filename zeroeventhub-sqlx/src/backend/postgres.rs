@@ -7,6 +7,8 @@ use super::{Backend, Dialect};
 impl Dialect for Postgres {
     const NOW_MS: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
     const CREATED_AT: &'static str = "TIMESTAMPTZ NOT NULL DEFAULT now()";
+    const CREATED_AT_TEXT: &'static str =
+        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
     // Gap safety: appends to one partition wait for each other's
     // transactions, so they commit in position order. The key is the
     // table's OID in the high 32 bits and the partition in the low ones:

@@ -9,6 +9,8 @@ impl Dialect for Sqlite {
     const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
     const CREATED_AT: &'static str =
         "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))";
+    // Stored as RFC 3339 text in UTC already.
+    const CREATED_AT_TEXT: &'static str = "created_at";
     // SQLite runs one write transaction at a time, and an append assigns
     // its position inside its own INSERT: appends are serialised already.
     const PARTITION_LOCK: Option<&'static str> = None;

@@ -162,6 +162,7 @@ pub struct EventLog<DB: Database> {
     default_page_size: u32,
     sql: Arc<Statements>,
     changes: Arc<Changes>,
+    time_header: Option<Arc<str>>,
 }
 
 impl<DB: Database> Clone for EventLog<DB> {
@@ -172,6 +173,7 @@ impl<DB: Database> Clone for EventLog<DB> {
             default_page_size: self.default_page_size,
             sql: Arc::clone(&self.sql),
             changes: Arc::clone(&self.changes),
+            time_header: self.time_header.clone(),
         }
     }
 }
@@ -185,8 +187,9 @@ impl<DB: Backend> EventLog<DB> {
             pool,
             partition_count,
             default_page_size: DEFAULT_PAGE_SIZE,
-            sql: Arc::new(Statements::new::<DB>(DEFAULT_TABLE)),
+            sql: Arc::new(Statements::new::<DB>(DEFAULT_TABLE, false)),
             changes: Arc::new(Changes::new(partition_count, DEFAULT_CHANGE_CHECK_INTERVAL)),
+            time_header: None,
         }
     }
 
@@ -202,8 +205,24 @@ impl<DB: Backend> EventLog<DB> {
     /// bytes).
     pub fn with_table(mut self, table: &str) -> Result<Self, Error> {
         crate::validate_table_name(table)?;
-        self.sql = Arc::new(Statements::new::<DB>(table));
+        self.sql = Arc::new(Statements::new::<DB>(table, self.time_header.is_some()));
         Ok(self)
+    }
+
+    /// Sends each event's append time as the header `name`, to consumers
+    /// that ask for it (`headers=_all`, or the name): RFC 3339 in UTC with
+    /// milliseconds, `2026-12-01T14:03:07.123Z`. With it a consumer can
+    /// tell how many seconds behind it is
+    /// (`ConsumerConfig::time_header`, and the runtime's
+    /// `zeroeventhub_consumer_seconds_behind`). The time is the append's
+    /// (on PostgreSQL, its transaction's start): close to the commit for
+    /// an append made last in its transaction. It replaces a stored header
+    /// of the same name.
+    #[must_use]
+    pub fn with_time_header(mut self, name: impl Into<String>) -> Self {
+        self.time_header = Some(name.into().into());
+        self.sql = Arc::new(Statements::new::<DB>(&self.sql.table, true));
+        self
     }
 
     /// Sets the page size for requests without a hint (default

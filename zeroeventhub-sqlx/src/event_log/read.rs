@@ -236,6 +236,17 @@ impl<DB: Backend> EventLog<DB> {
         let data = RawValue::from_string(DB::get_text(row, 2)?).map_err(|error| {
             Error::corrupt(table, format!("data at position {position}: {error}"))
         })?;
+        let mut headers = headers;
+        if let Some(name) = self
+            .time_header
+            .as_deref()
+            .filter(|name| selection.selects(name))
+        {
+            let appended_at = DB::get_text(row, 3)?;
+            headers
+                .get_or_insert_with(Headers::new)
+                .insert(name.to_owned(), appended_at);
+        }
         Ok((
             position,
             Event {

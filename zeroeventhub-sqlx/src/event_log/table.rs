@@ -15,7 +15,8 @@ pub(super) struct Statements {
     pub(super) insert: Sql,
     /// The position of the latest event of partition `$1`, 0 if none.
     pub(super) end: Sql,
-    /// Up to `$3` events of partition `$1` after position `$2`, in order.
+    /// Up to `$3` events of partition `$1` after position `$2`, in order:
+    /// position, headers, data, and with a time header the append time.
     pub(super) after: Sql,
     /// Announces an append (`$1` the payload), if the database delivers
     /// notifications at commit.
@@ -23,7 +24,9 @@ pub(super) struct Statements {
 }
 
 impl Statements {
-    pub(super) fn new<DB: Dialect + Watch>(table: &str) -> Self {
+    /// The statements of `table`; `with_time`: reads also return each
+    /// event's append time.
+    pub(super) fn new<DB: Dialect + Watch>(table: &str, with_time: bool) -> Self {
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {table} (
                 partition_id BIGINT NOT NULL,
@@ -43,8 +46,13 @@ impl Statements {
              RETURNING position"
         );
         let end = format!("SELECT COALESCE(MAX(position), 0) FROM {table} WHERE partition_id = $1");
+        let time = if with_time {
+            format!(", {}", DB::CREATED_AT_TEXT)
+        } else {
+            String::new()
+        };
         let after = format!(
-            "SELECT position, headers, data FROM {table}
+            "SELECT position, headers, data{time} FROM {table}
              WHERE partition_id = $1 AND position > $2 ORDER BY position LIMIT $3"
         );
         Statements {

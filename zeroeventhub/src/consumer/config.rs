@@ -51,6 +51,19 @@ pub struct ConsumerConfig {
     /// protocol: a handler that reads a header (to dispatch on a type, say)
     /// must ask for it here, or it gets none.
     pub headers: HeaderSelection,
+    /// The header in which the producer sends each event's append time
+    /// (RFC 3339, as zeroeventhub-sqlx's `EventLog::with_time_header`
+    /// writes it), for the gauge `zeroeventhub_consumer_seconds_behind`
+    /// (feature `metrics`). It is asked for besides
+    /// [`headers`](ConsumerConfig::headers). `None` (the default): no such
+    /// gauge.
+    pub time_header: Option<String>,
+    /// For the gauge `zeroeventhub_consumer_lag_events` (feature
+    /// `metrics`, cursors that are positions): how often a partition that
+    /// is behind asks the producer for its head (one more request from
+    /// `_last`). `None` (the default): never; the gauge is then only set
+    /// to 0 once caught up.
+    pub lag_probe: Option<Duration>,
     /// Long-polling: once a partition is caught up, ask the producer to
     /// hold the request this long (`wait`) and answer as soon as an event
     /// arrives, so that events reach the handler within milliseconds of
@@ -102,6 +115,8 @@ impl ConsumerConfig {
             start_cursors: Vec::new(),
             page_size_hint: None,
             headers: HeaderSelection::None,
+            time_header: None,
+            lag_probe: None,
             long_poll: Some(DEFAULT_LONG_POLL),
             poll_interval: Duration::from_secs(1),
             initial_backoff: Duration::from_millis(100),

@@ -1,23 +1,29 @@
-//! How far behind the producer a partition is, in events, where cursors
-//! are positions (feature `metrics`): the gauge
-//! `zeroeventhub_consumer_lag_events`.
+//! How far behind the producer a partition is (feature `metrics`): in
+//! events where cursors are positions (`zeroeventhub_consumer_lag_events`),
+//! in seconds where events carry their append time
+//! (`zeroeventhub_consumer_seconds_behind`).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::{Cursor, client::Client, metrics};
-
-/// The least time between two requests for the producer's head.
-const PROBE_EVERY: Duration = Duration::from_secs(5);
+use crate::{Cursor, Event, client::Client, metrics};
 
 /// One partition's lag reading: 0 once caught up; while behind, the
 /// producer's head (a request from `_last`) less the cursor, asked at most
-/// every [`PROBE_EVERY`].
-#[derive(Debug, Default)]
+/// every `every` (never without it).
+#[derive(Debug)]
 pub(super) struct LagProbe {
+    every: Option<Duration>,
     probed: Option<Instant>,
 }
 
 impl LagProbe {
+    pub(super) fn new(every: Option<Duration>) -> Self {
+        LagProbe {
+            every,
+            probed: None,
+        }
+    }
+
     /// After a page committed at `cursor`; `caught_up` when it held no event.
     pub(super) async fn after_page(
         &mut self,
@@ -33,10 +39,10 @@ impl LagProbe {
             metrics::lag(partition_id, 0);
             return;
         }
-        if self
-            .probed
-            .is_some_and(|probed| probed.elapsed() < PROBE_EVERY)
-        {
+        let Some(every) = self.every else {
+            return;
+        };
+        if self.probed.is_some_and(|probed| probed.elapsed() < every) {
             return;
         }
         self.probed = Some(Instant::now());
@@ -45,5 +51,24 @@ impl LagProbe {
         if let Some(head) = head.and_then(|head| head.position()) {
             metrics::lag(partition_id, head.saturating_sub(position));
         }
+    }
+}
+
+/// Sets `zeroeventhub_consumer_seconds_behind` after a page of `events`
+/// committed: the age of the newest append time in header `name`, or 0
+/// when the partition is caught up (no event).
+pub(super) fn seconds_behind(partition_id: u32, events: &[Event], name: &str) {
+    if events.is_empty() {
+        metrics::seconds_behind(partition_id, Duration::ZERO);
+        return;
+    }
+    let newest = events
+        .iter()
+        .filter_map(|event| event.headers.as_ref()?.get(name))
+        .filter_map(|time| humantime::parse_rfc3339_weak(time).ok())
+        .max();
+    if let Some(newest) = newest {
+        let behind = SystemTime::now().duration_since(newest).unwrap_or_default();
+        metrics::seconds_behind(partition_id, behind);
     }
 }

@@ -9,7 +9,7 @@ use super::{
     OnUnauthorized, Polling, StartFrom, group::Group, store::EventFailed,
 };
 use crate::{
-    BoxError, Cursor, ErrorChain, Event, Page,
+    BoxError, Cursor, ErrorChain, Event, HeaderSelection, Page,
     client::{self, Client},
     metrics,
 };
@@ -91,7 +91,7 @@ where
     // When the request that brought the newest applied events was sent.
     let mut newest_event: Option<Instant> = None;
     #[cfg(feature = "metrics")]
-    let mut lag = super::lag::LagProbe::default();
+    let mut lag = super::lag::LagProbe::new(config.lag_probe);
 
     while !*stop.borrow() {
         let regrouped = shared.group.regrouped();
@@ -173,7 +173,7 @@ where
         let mut fetch = shared
             .client
             .fetch(std::slice::from_ref(&cursor))
-            .headers(config.headers.clone());
+            .headers(requested_headers(config));
         if let Some(hint) = config.page_size_hint {
             fetch = fetch.page_size_hint(hint);
         }
@@ -232,8 +232,13 @@ where
             }
             backoff.reset();
             #[cfg(feature = "metrics")]
-            lag.after_page(&shared.client, partition_id, &cursor, true)
-                .await;
+            {
+                lag.after_page(&shared.client, partition_id, &cursor, true)
+                    .await;
+                if let Some(name) = &config.time_header {
+                    super::lag::seconds_behind(partition_id, &[], name);
+                }
+            }
             if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                 break;
             }
@@ -253,8 +258,13 @@ where
                 backoff.reset();
                 metrics::page_committed(partition_id, page.len());
                 #[cfg(feature = "metrics")]
-                lag.after_page(&shared.client, partition_id, &next, page.is_empty())
-                    .await;
+                {
+                    lag.after_page(&shared.client, partition_id, &next, page.is_empty())
+                        .await;
+                    if let Some(name) = &config.time_header {
+                        super::lag::seconds_behind(partition_id, page.events(), name);
+                    }
+                }
                 shared.handler.committed(page.events());
                 *held = Some((next, Instant::now()));
                 if !page.is_empty() {
@@ -292,6 +302,19 @@ where
         }
     }
     Ok(())
+}
+
+/// The headers to ask for: the configured ones, and the time header.
+fn requested_headers(config: &ConsumerConfig) -> HeaderSelection {
+    match (&config.headers, &config.time_header) {
+        (HeaderSelection::All, _) | (_, None) => config.headers.clone(),
+        (HeaderSelection::None, Some(name)) => HeaderSelection::names([name.as_str()]),
+        (HeaderSelection::Names(names), Some(name)) => {
+            let mut names = names.clone();
+            names.insert(name.clone());
+            HeaderSelection::Names(names)
+        }
+    }
 }
 
 /// Whether a failed fetch is tried again: transient failures, a failed
