@@ -44,6 +44,19 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }
 
+/// Scrapes `addr` until `series` has `value`; fails after 20 s.
+fn eventually_sample(addr: &str, series: &str, value: f64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = scrape(addr);
+        if sample(&text, series) == Some(value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{series} never {value}: {text}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn serve_reports_requests_by_status_and_events_sent() {
     let metrics = free_addr();
@@ -132,22 +145,9 @@ fn follow_with_a_store_reports_the_events_and_pages_it_applied() {
     );
     // Caught up: no event behind the producer's head (set once a request
     // finds nothing new).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = scrape(&metrics);
-        let lags: Vec<Option<f64>> = (0..3)
-            .map(|p| {
-                sample(
-                    &text,
-                    &format!("zeroeventhub_consumer_lag_events{{partition=\"{p}\"}}"),
-                )
-            })
-            .collect();
-        if lags.iter().all(|lag| *lag == Some(0.0)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{lags:?}: {text}");
-        thread::sleep(Duration::from_millis(50));
+    for partition in 0..3 {
+        let series = format!("zeroeventhub_consumer_lag_events{{partition=\"{partition}\"}}");
+        eventually_sample(&metrics, &series, 0.0);
     }
     follow.signal("TERM");
     assert_eq!(follow.wait().code(), Some(0));
@@ -187,19 +187,11 @@ fn with_a_time_header_follow_reports_how_many_seconds_behind_it_is() {
     let line = stdout.next_line().expect("the event");
     assert!(line.contains("\"appended-at\":\""), "{line}");
     // Once caught up, it is 0 seconds behind.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = scrape(&metrics);
-        if sample(
-            &text,
-            "zeroeventhub_consumer_seconds_behind{partition=\"0\"}",
-        ) == Some(0.0)
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{text}");
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually_sample(
+        &metrics,
+        "zeroeventhub_consumer_seconds_behind{partition=\"0\"}",
+        0.0,
+    );
     follow.signal("TERM");
     assert_eq!(follow.wait().code(), Some(0));
 }
