@@ -50,17 +50,17 @@ fn headers(pairs: &[(&str, &str)]) -> Option<Headers> {
 // Reading a feed
 // ---------------------------------------------------------------------
 
-#[tokio::test]
-async fn one_request_reads_several_partitions_with_a_checkpoint_for_each() {
+/// One page of the fixture log, served on a fresh loopback server, for
+/// `cursors` with `headers`.
+async fn fixture_page(cursors: &[Cursor], headers: HeaderSelection) -> Page {
     let server = serve_log(fixture_log());
     let client = client(&server, FEED, FIXTURE_PARTITIONS);
+    client.fetch(cursors).headers(headers).page().await.unwrap()
+}
 
-    let page = client
-        .fetch(&first_cursors(FIXTURE_PARTITIONS))
-        .headers(HeaderSelection::All)
-        .page()
-        .await
-        .unwrap();
+#[tokio::test]
+async fn one_request_reads_several_partitions_with_a_checkpoint_for_each() {
+    let page = fixture_page(&first_cursors(FIXTURE_PARTITIONS), HeaderSelection::All).await;
 
     assert_eq!(page.len(), fixture_events().len());
     for partition_id in 0..FIXTURE_PARTITIONS {
@@ -76,14 +76,7 @@ async fn one_request_reads_several_partitions_with_a_checkpoint_for_each() {
 
 #[tokio::test]
 async fn event_data_of_every_json_type_arrives_unchanged() {
-    let server = serve_log(fixture_log());
-    let client = client(&server, FEED, FIXTURE_PARTITIONS);
-
-    let page = client
-        .fetch(&first_cursors(FIXTURE_PARTITIONS))
-        .page()
-        .await
-        .unwrap();
+    let page = fixture_page(&first_cursors(FIXTURE_PARTITIONS), HeaderSelection::None).await;
 
     let mut data: Vec<(u32, serde_json::Value)> = page
         .events()
@@ -111,15 +104,7 @@ async fn event_data_of_every_json_type_arrives_unchanged() {
 
 #[tokio::test]
 async fn first_cursor_reads_a_partition_from_its_first_event() {
-    let server = serve_log(fixture_log());
-    let client = client(&server, FEED, FIXTURE_PARTITIONS);
-
-    let page = client
-        .fetch(&[Cursor::first(1)])
-        .headers(HeaderSelection::All)
-        .page()
-        .await
-        .unwrap();
+    let page = fixture_page(&[Cursor::first(1)], HeaderSelection::All).await;
 
     assert_eq!(page.events(), fixture_events_of(1));
     assert_eq!(page.cursor(1), Some(&cursor(1, "2")));
@@ -175,14 +160,7 @@ async fn page_size_hint_limits_the_events_of_a_response() {
 
 #[tokio::test]
 async fn without_a_header_selection_no_event_carries_headers() {
-    let server = serve_log(fixture_log());
-    let client = client(&server, FEED, FIXTURE_PARTITIONS);
-
-    let page = client
-        .fetch(&first_cursors(FIXTURE_PARTITIONS))
-        .page()
-        .await
-        .unwrap();
+    let page = fixture_page(&first_cursors(FIXTURE_PARTITIONS), HeaderSelection::None).await;
 
     assert_eq!(page.len(), fixture_events().len());
     assert!(page.events().iter().all(|event| event.headers.is_none()));
@@ -190,15 +168,11 @@ async fn without_a_header_selection_no_event_carries_headers() {
 
 #[tokio::test]
 async fn named_header_selection_gives_exactly_those_headers_that_exist() {
-    let server = serve_log(fixture_log());
-    let client = client(&server, FEED, FIXTURE_PARTITIONS);
-
-    let page = client
-        .fetch(&first_cursors(FIXTURE_PARTITIONS))
-        .headers(HeaderSelection::names(["ce_type", "trace", "missing"]))
-        .page()
-        .await
-        .unwrap();
+    let page = fixture_page(
+        &first_cursors(FIXTURE_PARTITIONS),
+        HeaderSelection::names(["ce_type", "trace", "missing"]),
+    )
+    .await;
 
     assert_eq!(
         headers_by_partition(&page),
@@ -218,15 +192,7 @@ async fn named_header_selection_gives_exactly_those_headers_that_exist() {
 
 #[tokio::test]
 async fn all_header_selection_gives_every_header() {
-    let server = serve_log(fixture_log());
-    let client = client(&server, FEED, FIXTURE_PARTITIONS);
-
-    let page = client
-        .fetch(&first_cursors(FIXTURE_PARTITIONS))
-        .headers(HeaderSelection::All)
-        .page()
-        .await
-        .unwrap();
+    let page = fixture_page(&first_cursors(FIXTURE_PARTITIONS), HeaderSelection::All).await;
 
     assert_eq!(
         headers_by_partition(&page),

@@ -125,13 +125,7 @@ async fn a_client_fault_stops_the_consumer_with_its_status<DB: AppliedDb>(pool: 
     .await
     .unwrap_err();
 
-    let ConsumerError::Fetch {
-        partition_id,
-        error,
-    } = error
-    else {
-        panic!("expected a fetch error, got {error:?}");
-    };
+    let (partition_id, error) = fetch_error(error);
     assert_eq!(partition_id, 1);
     assert_eq!(error.status(), Some(StatusCode::NOT_FOUND));
     assert!(error.to_string().contains("injected fault"), "{error}");
@@ -176,13 +170,7 @@ async fn unauthorized_stops_the_consumer_when_told_to<DB: AppliedDb>(pool: Pool<
     let error = run(producer.client(), &pool, Recorder::default(), config, never)
         .await
         .unwrap_err();
-    let ConsumerError::Fetch {
-        partition_id,
-        error,
-    } = error
-    else {
-        panic!("expected a fetch error, got {error:?}");
-    };
+    let (partition_id, error) = fetch_error(error);
     assert_eq!(partition_id, 0);
     assert_eq!(error.status(), Some(StatusCode::UNAUTHORIZED));
     assert_eq!(producer.seen_at("/feed", 0).len(), 2, "not retried");
@@ -197,9 +185,7 @@ async fn a_mismatched_partition_count_stops_the_consumer_with_400<DB: AppliedDb>
         .await
         .unwrap_err();
 
-    let ConsumerError::Fetch { error, .. } = error else {
-        panic!("expected a fetch error, got {error:?}");
-    };
+    let (_, error) = fetch_error(error);
     assert_eq!(error.status(), Some(StatusCode::BAD_REQUEST));
     assert!(!error.is_transient());
     assert_eq!(DB::applied_count(&pool).await, 0);
@@ -295,4 +281,15 @@ async fn a_partition_that_makes_no_progress_is_reported_stuck() {
         .count();
     assert_eq!(failures_before, 3, "{text}");
     assert_eq!(Sqlite::applied_count(&db.pool).await, 0);
+}
+
+/// The partition and the client's error of a consumer stopped by a fetch.
+fn fetch_error(error: ConsumerError) -> (u32, zeroeventhub::client::Error) {
+    match error {
+        ConsumerError::Fetch {
+            partition_id,
+            error,
+        } => (partition_id, error),
+        other => panic!("expected a fetch error, got {other:?}"),
+    }
 }

@@ -61,12 +61,12 @@ pub struct Feed<R> {
     reader: Arc<R>,
     partition_count: u32,
     max_wait: Duration,
-    shutdown: Arc<Shutdown>,
+    shared: Arc<Shared>,
 }
 
 /// The state clones of a feed share: whether it shuts down, and who waits.
 #[derive(Default)]
-struct Shutdown {
+struct Shared {
     done: AtomicBool,
     notify: Notify,
     waiting: AtomicUsize,
@@ -78,7 +78,7 @@ impl<R> Clone for Feed<R> {
             reader: Arc::clone(&self.reader),
             partition_count: self.partition_count,
             max_wait: self.max_wait,
-            shutdown: Arc::clone(&self.shutdown),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -101,7 +101,7 @@ impl<R: DataReader> Feed<R> {
             reader: Arc::new(reader),
             partition_count,
             max_wait: DEFAULT_MAX_WAIT,
-            shutdown: Arc::default(),
+            shared: Arc::default(),
         }
     }
 
@@ -168,14 +168,14 @@ impl<R: DataReader> Feed<R> {
     }
 
     fn waiting_for(&self, request: &FeedRequest, wait: Duration) -> Waiting<'_> {
-        self.shutdown.waiting.fetch_add(1, Ordering::AcqRel);
+        self.shared.waiting.fetch_add(1, Ordering::AcqRel);
         metrics::waiting(1.0);
         let changes = self
             .reader
             .changes()
             .map(|changes| changes.subscribe(request.cursors.iter().map(Cursor::partition_id)));
         Waiting {
-            shutdown: &self.shutdown,
+            shared: &self.shared,
             deadline: Instant::now() + wait,
             changes,
         }
@@ -189,18 +189,18 @@ impl<R> Feed<R> {
     /// in the future given to `with_graceful_shutdown`), so that
     /// long-polling requests do not hold the shutdown up.
     pub fn shut_down(&self) {
-        self.shutdown.done.store(true, Ordering::Release);
-        self.shutdown.notify.notify_waiters();
+        self.shared.done.store(true, Ordering::Release);
+        self.shared.notify.notify_waiters();
     }
 
     /// Whether [`shut_down`](Feed::shut_down) was called.
     pub fn is_shut_down(&self) -> bool {
-        self.shutdown.done.load(Ordering::Acquire)
+        self.shared.done.load(Ordering::Acquire)
     }
 
     /// How many requests wait now.
     pub fn waiting(&self) -> usize {
-        self.shutdown.waiting.load(Ordering::Acquire)
+        self.shared.waiting.load(Ordering::Acquire)
     }
 }
 
@@ -217,7 +217,7 @@ impl<R: DataReader + Partitioned> From<R> for Feed<R> {
 /// the feed's shutdown. Subscribed before the first read, so that an event
 /// appended just after it still ends the wait.
 pub(super) struct Waiting<'a> {
-    shutdown: &'a Shutdown,
+    shared: &'a Shared,
     deadline: Instant,
     changes: Option<ChangeSubscription>,
 }
@@ -226,10 +226,10 @@ impl Waiting<'_> {
     /// Waits on; `true` when a change may have brought events, `false`
     /// when the wait is over.
     pub(super) async fn changed(&mut self) -> bool {
-        let shutdown = self.shutdown.notify.notified();
+        let shutdown = self.shared.notify.notified();
         tokio::pin!(shutdown);
         shutdown.as_mut().enable();
-        if self.shutdown.done.load(Ordering::Acquire) {
+        if self.shared.done.load(Ordering::Acquire) {
             return false;
         }
         let changed = async {
@@ -248,7 +248,7 @@ impl Waiting<'_> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.shutdown.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
         metrics::waiting(-1.0);
     }
 }

@@ -1,5 +1,6 @@
-//! Enough file descriptors for thousands of connections: the latency and
-//! idle workloads hold one socket per consumer on each side.
+//! The client processes that hold thousands of connections (the latency
+//! and idle workloads: one socket per consumer on each side): enough file
+//! descriptors, and their one-line report.
 
 /// Raises this process's soft limit of open files (`RLIMIT_NOFILE`) to
 /// its hard limit, and fails when that still leaves fewer than `needed`
@@ -16,4 +17,17 @@ pub(crate) fn ensure(needed: usize) -> anyhow::Result<u64> {
         "the open-file limit is {limit} (its hard limit), {needed} needed: raise it (ulimit -Hn)"
     );
     Ok(limit)
+}
+
+/// Runs `measure` (a part of the suite holding many connections) on a
+/// runtime of its own and prints its report as one JSON line.
+pub(crate) fn print_report(
+    measure: impl std::future::Future<Output = anyhow::Result<serde_json::Value>>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(measure)?;
+    println!("{report}");
+    Ok(())
 }

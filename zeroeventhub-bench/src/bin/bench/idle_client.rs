@@ -40,12 +40,7 @@ pub(crate) struct IdleClientArgs {
 /// Measures and prints the figures as one JSON line.
 pub(crate) fn run(args: &IdleClientArgs) -> anyhow::Result<()> {
     fd_limit::ensure(args.consumers)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(measure(args))?;
-    println!("{report}");
-    Ok(())
+    fd_limit::print_report(measure(args))
 }
 
 async fn measure(args: &IdleClientArgs) -> anyhow::Result<serde_json::Value> {

@@ -108,12 +108,7 @@ pub(crate) struct LatencyClientArgs {
 /// Measures and prints the figures as one JSON line.
 pub(crate) fn run(args: &LatencyClientArgs) -> anyhow::Result<()> {
     fd_limit::ensure(args.consumers)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(measure(args))?;
-    println!("{report}");
-    Ok(())
+    fd_limit::print_report(measure(args))
 }
 
 /// The feed's URL without [`FEED_PATH`]: where the bench's routes are.
