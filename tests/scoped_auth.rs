@@ -14,7 +14,7 @@ use zeroeventhub::{
     Cursor, Event,
     client::Client,
     reqwest::{self, header},
-    server::MemoryLog,
+    server::{MemoryLog, bearer_token},
 };
 use zeroeventhub_axum::{TEST_FEED_PATH, TestFeed, feed_router, refuse_partitions_outside};
 
@@ -27,8 +27,8 @@ async fn scoped(State(scopes): State<Scopes>, request: Request, next: Next) -> R
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(|value| bearer_token(value.as_bytes()))
+        .and_then(|token| std::str::from_utf8(token).ok());
     let Some(allowed) = token.and_then(|token| scopes.get(token)) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };

@@ -6,13 +6,13 @@ use axum::Router;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-use zeroeventhub::server::{DataReader, Feed, MemoryLog, Partitioned};
+use zeroeventhub::server::{BearerTokens, DataReader, Feed, MemoryLog, Partitioned};
 use zeroeventhub_sqlx::{Backend, EventLog};
 
 use crate::{
     Interrupted,
     args::ServeArgs,
-    auth::Tokens,
+    auth,
     database::Pool,
     event_log,
     http_server::{self, Limits},
@@ -53,7 +53,7 @@ enum Ended {
 pub(crate) struct FeedSettings {
     path: String,
     /// The tokens a request must carry, if any.
-    tokens: Option<Tokens>,
+    tokens: Option<BearerTokens>,
     /// Events per response when a request gives no page size hint.
     default_page_size: u32,
     /// The header carrying each event's append time, if any.
@@ -73,7 +73,7 @@ impl FeedSettings {
         let tokens = args
             .auth_token_file
             .as_deref()
-            .map(Tokens::load)
+            .map(auth::load)
             .transpose()?;
         Ok(FeedSettings {
             path: args.path.clone(),
@@ -100,7 +100,7 @@ impl FeedSettings {
         let router = zeroeventhub_axum::feed_router(&self.path, feed.clone());
         Served {
             router: match &self.tokens {
-                Some(tokens) => tokens.guard(router),
+                Some(tokens) => auth::guard(router, tokens.clone()),
                 None => router,
             },
             shut_down: Box::new(move || feed.shut_down()),

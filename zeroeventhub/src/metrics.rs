@@ -16,8 +16,33 @@
 //! | `zeroeventhub_producer_response_duration_seconds` | histogram | | request to the end of its body (held long-polls included) |
 //! | `zeroeventhub_producer_waiting_requests` | gauge | | long-polling requests held now |
 
-#[cfg(any(feature = "consumer", feature = "server"))]
+#[cfg(any(feature = "consumer", feature = "server", feature = "metrics"))]
 use std::time::Duration;
+
+/// How old, at `now`, an event is whose append-time header holds `value`
+/// (RFC 3339, as `zeroeventhub_sqlx::EventLog::with_time_header` writes
+/// it). `None` when `value` is not such a time; zero for a time after
+/// `now` (the producer's clock may be ahead).
+///
+/// The runtime's `zeroeventhub_consumer_seconds_behind` is this age for
+/// the newest event of each committed page.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use zeroeventhub::metrics::append_age;
+///
+/// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// assert_eq!(append_age("2023-11-14T22:13:18.500Z", now), Some(Duration::from_millis(1_500)));
+/// assert_eq!(append_age("2099-01-01T00:00:00Z", now), Some(Duration::ZERO));
+/// assert_eq!(append_age("yesterday", now), None);
+/// ```
+#[cfg(feature = "metrics")]
+pub fn append_age(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let appended = humantime::parse_rfc3339_weak(value.trim()).ok()?;
+    Some(now.duration_since(appended).unwrap_or_default())
+}
 
 /// A page of `events` events of `partition_id` was committed.
 #[cfg(feature = "consumer")]

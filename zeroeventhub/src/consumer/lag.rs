@@ -62,13 +62,13 @@ pub(super) fn seconds_behind(partition_id: u32, events: &[Event], name: &str) {
         metrics::seconds_behind(partition_id, Duration::ZERO);
         return;
     }
-    let newest = events
+    let now = SystemTime::now();
+    let behind = events
         .iter()
         .filter_map(|event| event.headers.as_ref()?.get(name))
-        .filter_map(|time| humantime::parse_rfc3339_weak(time).ok())
-        .max();
-    if let Some(newest) = newest {
-        let behind = SystemTime::now().duration_since(newest).unwrap_or_default();
+        .filter_map(|time| metrics::append_age(time, now))
+        .min();
+    if let Some(behind) = behind {
         metrics::seconds_behind(partition_id, behind);
     }
 }

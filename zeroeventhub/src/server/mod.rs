@@ -6,6 +6,7 @@
 //! [`FeedResponse`] into their own response type: a refusal with its status
 //! and message, or a stream of body chunks.
 
+mod auth;
 mod changes;
 mod encode;
 mod error;
@@ -17,6 +18,7 @@ mod respond;
 use futures_core::Stream;
 use serde::Serialize;
 
+pub use auth::{BearerTokens, bearer_token};
 pub use changes::{ChangeNotifier, ChangeSubscription};
 pub use encode::{CHUNK_TARGET, EncodeLines};
 pub use error::{ReadError, ResponseAborted};
