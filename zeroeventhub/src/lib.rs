@@ -73,11 +73,13 @@
 mod chain;
 mod cursor;
 mod event;
+mod event_types;
 mod excerpt;
 pub mod ndjson;
 mod page;
 mod receiver;
 mod request;
+pub mod v2;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -99,6 +101,7 @@ pub use reqwest;
 pub use chain::ErrorChain;
 pub use cursor::{Cursor, FIRST, InvalidCursor, LAST, ParseCursorError};
 pub use event::{Event, FeedLine, Headers};
+pub use event_types::EventTypeFilter;
 pub use page::{Page, TypedPageError};
 pub use receiver::{EventReceiver, ReceiveError, receive_events};
 pub use request::{FeedRequest, HeaderSelection, RequestError};

@@ -3,7 +3,8 @@
 use std::{collections::BTreeSet, str::FromStr};
 
 use crate::{
-    Cursor, Headers, InvalidCursor,
+    Cursor, EventTypeFilter, Headers, InvalidCursor,
+    event_types::{EVENT_TYPES, SKIP_EVENT_TYPES},
     excerpt::{VALUE_CHARS, excerpt},
 };
 
@@ -27,7 +28,7 @@ const WAIT: &str = "wait";
 /// # Examples
 ///
 /// ```
-/// use zeroeventhub::{Cursor, FeedRequest, HeaderSelection};
+/// use zeroeventhub::{Cursor, EventTypeFilter, FeedRequest, HeaderSelection};
 ///
 /// let request = FeedRequest {
 ///     partition_count: 4,
@@ -35,9 +36,14 @@ const WAIT: &str = "wait";
 ///     page_size_hint: Some(100),
 ///     headers: HeaderSelection::names(["ce_id", "ce_type"]),
 ///     wait: Some(20),
+///     event_types: EventTypeFilter::only(["OrderPlaced", "OrderPaid"]),
 /// };
 /// let query = request.to_query_string()?;
-/// assert_eq!(query, "n=4&cursor0=_first&cursor1=1000&pagesizehint=100&headers=ce_id%2Cce_type&wait=20");
+/// assert_eq!(
+///     query,
+///     "n=4&cursor0=_first&cursor1=1000&pagesizehint=100&headers=ce_id%2Cce_type&wait=20\
+///      &event-types=orderpaid%3Borderplaced"
+/// );
 /// assert_eq!(FeedRequest::parse(&query, 4)?, request);
 ///
 /// let error = FeedRequest::parse("n=4&cursor9=_first", 4).unwrap_err();
@@ -66,6 +72,10 @@ pub struct FeedRequest {
     /// without the extension ignores it; the client's read timeout must
     /// exceed it.
     pub wait: Option<u32>,
+    /// `event-types` / `skip-event-types` (an extension of version 1, as
+    /// version 2 has them): which events to send by type. A producer may
+    /// ignore it.
+    pub event_types: EventTypeFilter,
 }
 
 /// Which event headers a consumer asks for (`headers` parameter).
@@ -181,6 +191,7 @@ impl FeedRequest {
             page_size_hint: None,
             headers: HeaderSelection::None,
             wait: None,
+            event_types: EventTypeFilter::All,
         }
     }
 
@@ -256,6 +267,10 @@ impl FeedRequest {
         if let Some(wait) = self.wait.filter(|&wait| wait > 0) {
             query.append_pair(WAIT, itoa::Buffer::new().format(wait));
         }
+        // form_urlencoded writes `;` as `%3B`, as version 2 asks.
+        if let Some((param, types)) = self.event_types.query_pair()? {
+            query.append_pair(param, &types);
+        }
         Ok(query.finish())
     }
 
@@ -272,6 +287,8 @@ impl FeedRequest {
         let mut page_size_hint = None;
         let mut headers = None;
         let mut wait = None;
+        let mut only_types = None;
+        let mut skip_types = None;
         let mut cursors = Vec::new();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*name {
@@ -281,6 +298,8 @@ impl FeedRequest {
                 }
                 HEADERS => set_once(&mut headers, HEADERS, value.parse()?)?,
                 WAIT => set_once(&mut wait, WAIT, parse_wait(&value)?)?,
+                EVENT_TYPES => set_once(&mut only_types, EVENT_TYPES, value)?,
+                SKIP_EVENT_TYPES => set_once(&mut skip_types, SKIP_EVENT_TYPES, value)?,
                 _ => {
                     let Some(index) = name.strip_prefix(CURSOR_PREFIX) else {
                         continue;
@@ -294,6 +313,8 @@ impl FeedRequest {
             }
         }
 
+        let event_types =
+            EventTypeFilter::from_params(only_types.as_deref(), skip_types.as_deref())?;
         let count = count.ok_or(RequestError::MissingPartitionCount)?;
         let count = decimal(&count)
             .and_then(|count| u32::try_from(count).ok())
@@ -346,11 +367,12 @@ impl FeedRequest {
             page_size_hint: page_size_hint.flatten(),
             headers: headers.unwrap_or_default(),
             wait: wait.flatten(),
+            event_types,
         })
     }
 }
 
-fn set_once<T>(slot: &mut Option<T>, param: &str, value: T) -> Result<(), RequestError> {
+pub(crate) fn set_once<T>(slot: &mut Option<T>, param: &str, value: T) -> Result<(), RequestError> {
     if slot.replace(value).is_some() {
         return Err(RequestError::RepeatedParameter {
             param: param.to_owned(),
@@ -360,7 +382,7 @@ fn set_once<T>(slot: &mut Option<T>, param: &str, value: T) -> Result<(), Reques
 }
 
 /// "`0` or absent = the producer's default."
-fn parse_hint(value: &str) -> Result<Option<u32>, RequestError> {
+pub(crate) fn parse_hint(value: &str) -> Result<Option<u32>, RequestError> {
     match decimal(value).map(u32::try_from) {
         Some(Ok(0)) => Ok(None),
         Some(Ok(hint)) => Ok(Some(hint)),
@@ -372,7 +394,7 @@ fn parse_hint(value: &str) -> Result<Option<u32>, RequestError> {
 
 /// `wait=0` answers at once, as if absent. Values beyond `u32` are
 /// refused, not saturated: they are malformed, whatever the producer's cap.
-fn parse_wait(value: &str) -> Result<Option<u32>, RequestError> {
+pub(crate) fn parse_wait(value: &str) -> Result<Option<u32>, RequestError> {
     match decimal(value).map(u32::try_from) {
         Some(Ok(0)) => Ok(None),
         Some(Ok(seconds)) => Ok(Some(seconds)),
@@ -483,6 +505,42 @@ pub enum RequestError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// `event-types` or `skip-event-types` is malformed.
+    #[error("parameter {param}: {reason}")]
+    InvalidEventTypes {
+        /// The parameter's name.
+        param: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `event-types` and `skip-event-types` in one request.
+    #[error("parameters event-types and skip-event-types cannot be given together")]
+    BothEventTypeFilters,
+    /// Version 2: a required parameter (`token`, `partition`, `cursor`) is
+    /// absent.
+    #[error("missing parameter {param}")]
+    MissingParameter {
+        /// The parameter's name.
+        param: &'static str,
+    },
+    /// Version 2: `partition` is not an integer in `0..=32767`.
+    #[error(
+        "parameter partition must be a partition id in 0..=32767 (an integer without sign or leading zeros), got {value:?}"
+    )]
+    InvalidPartition {
+        /// The value received (its first 64 characters).
+        value: String,
+    },
+    /// Version 2: `partition` is not one the discovery lists.
+    #[error("parameter partition: the feed has no partition {id} (discover again)")]
+    UnknownPartition {
+        /// The partition asked for.
+        id: u32,
+    },
+    /// Version 2: `token` is not the producer's current one; answered with
+    /// 409, for every partition at once.
+    #[error("parameter token: the token has changed, discover again")]
+    TokenChanged,
 }
 
 impl RequestError {
@@ -500,12 +558,23 @@ impl RequestError {
             RequestError::InvalidPageSizeHint { .. } => PAGE_SIZE_HINT,
             RequestError::InvalidHeaders { .. } => HEADERS,
             RequestError::InvalidWait { .. } => WAIT,
+            RequestError::InvalidEventTypes { param, .. } => param,
+            RequestError::BothEventTypeFilters => EVENT_TYPES,
+            RequestError::MissingParameter { param } => param,
+            RequestError::InvalidPartition { .. } | RequestError::UnknownPartition { .. } => {
+                "partition"
+            }
+            RequestError::TokenChanged => "token",
         }
     }
 
-    /// The HTTP status a producer answers with: always 400.
+    /// The HTTP status a producer answers with: 409 for
+    /// [`TokenChanged`](RequestError::TokenChanged), else 400.
     pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::BAD_REQUEST
+        match self {
+            RequestError::TokenChanged => http::StatusCode::CONFLICT,
+            _ => http::StatusCode::BAD_REQUEST,
+        }
     }
 }
 

@@ -109,6 +109,7 @@ fn request_round_trips_through_query_string() {
             page_size_hint: Some(1000),
             headers: HeaderSelection::names(["ce_id", "ce_type"]),
             wait: Some(20),
+            event_types: EventTypeFilter::skip(["Heartbeat", "ping"]),
         },
         FeedRequest {
             headers: HeaderSelection::All,
@@ -208,4 +209,20 @@ fn request_headers_are_a_set_each_name_once() {
     };
     assert_eq!(parsed.len(), names.len());
     assert!(parsed.contains("h15999"));
+}
+
+#[test]
+fn event_type_filters_are_a_version_1_extension() {
+    let only = parse("n=4&cursor0=_first&event-types=OrderPlaced%3BOrderPaid").unwrap();
+    assert_eq!(
+        only.event_types,
+        EventTypeFilter::only(["orderplaced", "orderpaid"])
+    );
+    let raw = parse("n=4&cursor0=_first&skip-event-types=a;B").unwrap();
+    assert_eq!(raw.event_types, EventTypeFilter::skip(["a", "b"]));
+    let both = parse("n=4&cursor0=_first&event-types=a&skip-event-types=b").unwrap_err();
+    assert_eq!(both.parameter(), "event-types");
+    assert_eq!(both.status(), http::StatusCode::BAD_REQUEST);
+    let repeated = parse("n=4&cursor0=_first&event-types=a&event-types=b").unwrap_err();
+    assert_eq!(repeated.parameter(), "event-types");
 }

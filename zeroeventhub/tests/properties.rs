@@ -7,8 +7,9 @@
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 use zeroeventhub::{
-    Cursor, Event, FeedLine, FeedRequest, HeaderSelection,
+    Cursor, Event, EventTypeFilter, FeedLine, FeedRequest, HeaderSelection,
     ndjson::{DecodeError, Decoder, encode_line},
+    v2::EventsRequest,
 };
 
 /// Every line a decoder gave (re-encoded), and the error that ended it.
@@ -119,12 +120,29 @@ proptest! {
     }
 
     #[test]
+    fn an_accepted_version_2_query_round_trips(
+        params in prop::collection::vec(prop_oneof![
+            parameter(),
+            "token=[!-~&&[^&=#]]{0,6}",
+            prop_oneof!["[0-9]{1,5}", "0[0-9]", "-1", "x"].prop_map(|n| format!("partition={n}")),
+            "cursor=[!-~&&[^&=#]]{0,8}",
+        ], 0..8),
+    ) {
+        let query = params.join("&");
+        if let Ok(request) = EventsRequest::parse(&query) {
+            let again = request.to_query_string().unwrap();
+            prop_assert_eq!(EventsRequest::parse(&again).unwrap(), request);
+        }
+    }
+
+    #[test]
     fn a_built_request_round_trips(
         count in 1u32..64,
         cursors in prop::collection::btree_map(0u32..64, "[!-~]{1,12}", 1..6),
         hint in proptest::option::of(1u32..5000),
         names in proptest::option::of(prop::collection::btree_set("[a-z_]{1,6}", 0..4)),
         wait in proptest::option::of(1u32..120),
+        types in proptest::option::of((any::<bool>(), prop::collection::btree_set("[A-Za-z.]{1,6}", 1..4))),
     ) {
         let cursors: Vec<Cursor> = cursors
             .into_iter()
@@ -137,7 +155,12 @@ proptest! {
             Some(names) if names.is_empty() => HeaderSelection::None,
             Some(names) => HeaderSelection::Names(names.into_iter().filter(|n| n != "_all").collect()),
         };
-        let request = FeedRequest { partition_count: count, cursors, page_size_hint: hint, headers, wait };
+        let event_types = match types {
+            None => EventTypeFilter::All,
+            Some((true, types)) => EventTypeFilter::only(types),
+            Some((false, types)) => EventTypeFilter::skip(types),
+        };
+        let request = FeedRequest { partition_count: count, cursors, page_size_hint: hint, headers, wait, event_types };
         let query = request.to_query_string().unwrap();
         let mut expected = request;
         if matches!(&expected.headers, HeaderSelection::Names(names) if names.is_empty()) {
@@ -188,6 +211,7 @@ fn parameter() -> impl Strategy<Value = String> {
         number.clone().prop_map(|n| format!("pagesizehint={n}")),
         number.prop_map(|n| format!("wait={n}")),
         "[a-z_,]{0,10}".prop_map(|names| format!("headers={names}")),
+        "(skip-)?event-types=[a-zA-Z;]{0,6}(%3B|%3b|;)?[a-zA-Z%]{0,4}",
         "[a-z]{1,6}=[a-z0-9]{0,4}",
     ]
 }

@@ -54,6 +54,9 @@ pub struct Decoder<D = Box<RawValue>> {
     /// How many lines have been consumed so far.
     lines: u64,
     max_line_length: usize,
+    /// Version 2: the partition every line belongs to (its lines carry no
+    /// `partition`).
+    partition: Option<u32>,
     failed: bool,
     data: PhantomData<fn() -> D>,
 }
@@ -82,6 +85,7 @@ impl<D: DeserializeOwned> Decoder<D> {
             scanned: 0,
             lines: 0,
             max_line_length: DEFAULT_MAX_LINE_LENGTH,
+            partition: None,
             failed: false,
             data: PhantomData,
         }
@@ -92,6 +96,28 @@ impl<D: DeserializeOwned> Decoder<D> {
     #[must_use]
     pub fn with_max_line_length(mut self, max: usize) -> Self {
         self.max_line_length = max;
+        self
+    }
+
+    /// Makes the decoder read a version 2 (FeedAPI) body, the answer to a
+    /// request for one partition: its lines carry no `partition`, so every
+    /// event and checkpoint is given `partition_id` (a `partition` key on
+    /// a line is ignored). The other rules and limits stay the same.
+    ///
+    /// ```
+    /// use zeroeventhub::{FeedLine, ndjson::Decoder};
+    ///
+    /// let mut decoder = Decoder::new().for_partition(7);
+    /// decoder.push(b"{\"data\":{\"id\":1}}\n{\"cursor\":\"c1\"}\n");
+    /// let Some(FeedLine::Event(event)) = decoder.decode()? else { panic!() };
+    /// assert_eq!(event.partition_id, 7);
+    /// let Some(FeedLine::Checkpoint(cursor)) = decoder.decode()? else { panic!() };
+    /// assert_eq!((cursor.partition_id(), cursor.as_str()), (7, "c1"));
+    /// # Ok::<(), zeroeventhub::ndjson::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn for_partition(mut self, partition_id: u32) -> Self {
+        self.partition = Some(partition_id);
         self
     }
 
@@ -165,10 +191,10 @@ impl<D: DeserializeOwned> Decoder<D> {
                 return (Err(self.line_too_long()), consumed);
             }
             let parsed = if self.buffer.is_empty() {
-                parse_line(&rest[..line_end])
+                parse_line(&rest[..line_end], self.partition)
             } else {
                 self.buffer.extend_from_slice(&rest[..line_end]);
-                let parsed = parse_line(&self.buffer);
+                let parsed = parse_line(&self.buffer, self.partition);
                 self.buffer.clear();
                 parsed
             };
@@ -197,7 +223,7 @@ impl<D: DeserializeOwned> Decoder<D> {
             if line_end > self.max_line_length {
                 return Err(self.line_too_long());
             }
-            let parsed = parse_line(&self.buffer[..line_end]);
+            let parsed = parse_line(&self.buffer[..line_end], self.partition);
             self.buffer.advance((line_end + 1).min(self.buffer.len()));
             self.scanned = 0;
             match self.line_done(parsed) {

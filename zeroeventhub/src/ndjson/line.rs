@@ -102,10 +102,13 @@ where
 /// carrying neither `cursor` nor `data`.
 ///
 /// `data` is deserialized into `D` in the same pass: `Box<RawValue>` keeps
-/// it as raw text, any other type is the consumer's own.
+/// it as raw text, any other type is the consumer's own. With `fixed`
+/// (version 2), every line belongs to that partition and its `partition`
+/// key, if any, is not read.
 #[inline]
 pub(super) fn parse_line<D: DeserializeOwned>(
     line: &[u8],
+    fixed: Option<u32>,
 ) -> Result<Option<FeedLine<D>>, DecodeErrorKind> {
     // The spec: "Only `\n` ends a line. A `\r` before it is tolerated."
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -121,13 +124,17 @@ pub(super) fn parse_line<D: DeserializeOwned>(
     let wire: WireLine<D> = serde_json::from_str(text).map_err(DecodeErrorKind::Json)?;
     // "A line with a `cursor` key is a checkpoint; otherwise a line with a
     // `data` key is an event; a line with neither is skipped."
+    let partition_of = |wire_partition| match fixed {
+        Some(id) => Ok(id),
+        None => partition(wire_partition, text),
+    };
     if let Some(value) = wire.cursor {
-        let partition_id = partition(wire.partition, text)?;
+        let partition_id = partition_of(wire.partition)?;
         let cursor = Cursor::new(partition_id, value).map_err(DecodeErrorKind::InvalidCursor)?;
         Ok(Some(FeedLine::Checkpoint(cursor)))
     } else if let Some(data) = wire.data {
         Ok(Some(FeedLine::Event(Event {
-            partition_id: partition(wire.partition, text)?,
+            partition_id: partition_of(wire.partition)?,
             headers: wire.headers,
             data,
         })))
@@ -163,7 +170,7 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> Result<Option<FeedLine>, DecodeErrorKind> {
-        parse_line(line.as_bytes())
+        parse_line(line.as_bytes(), None)
     }
 
     #[test]
@@ -173,12 +180,12 @@ mod tests {
             x: i32,
         }
         let line = br#"{"partition":1,"data":{"x":7},"extra":[1]}"#;
-        let Some(FeedLine::Event(event)) = parse_line::<Point>(line).unwrap() else {
+        let Some(FeedLine::Event(event)) = parse_line::<Point>(line, None).unwrap() else {
             panic!("expected an event")
         };
         assert_eq!(event.data, Point { x: 7 });
         assert!(matches!(
-            parse_line::<Point>(br#"{"partition":1,"data":{"y":7}}"#),
+            parse_line::<Point>(br#"{"partition":1,"data":{"y":7}}"#, None),
             Err(DecodeErrorKind::Json(_))
         ));
     }
