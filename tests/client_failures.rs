@@ -58,7 +58,12 @@ async fn every_bad_request_of_the_table_is_400_naming_its_parameter() {
         FIXTURE_PARTITIONS, 3,
         "the table is for a feed of 3 partitions"
     );
-    let app = feed_router(FEED, fixture_log());
+    // Version 1's table: a dual producer answers a GET without `n` with its
+    // discovery instead (tests/version_2.rs).
+    let app = feed_router(
+        FEED,
+        zeroeventhub_axum::Feed::new(support::Version1Only(fixture_log()), FIXTURE_PARTITIONS),
+    );
     for case in cases {
         let mut fields = case.split('\t');
         let (query, message) = (fields.next().unwrap(), fields.nth(1).unwrap());

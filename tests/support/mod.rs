@@ -9,11 +9,30 @@
 #![allow(dead_code)]
 
 use serde_json::json;
-use zeroeventhub::{Cursor, Event, client::Client, server::MemoryLog};
+use zeroeventhub::{
+    Cursor, Event, FeedLine, FeedRequest,
+    client::Client,
+    server::{DataReader, MemoryLog, ReadError},
+};
 use zeroeventhub_axum::TestFeed;
 
 pub(crate) mod feeds;
 pub(crate) mod python;
+
+/// A log served as a producer of version 1 only (no discovery): a GET
+/// without `n` gets 400, as version 1 has it.
+pub(crate) struct Version1Only(pub(crate) MemoryLog);
+
+impl DataReader for Version1Only {
+    type Data = Box<serde_json::value::RawValue>;
+
+    fn read(
+        &self,
+        request: FeedRequest,
+    ) -> impl futures_util::Stream<Item = Result<FeedLine, ReadError>> + Send + 'static {
+        self.0.read(request)
+    }
+}
 
 /// The partition count of [`fixture_log`].
 pub(crate) const FIXTURE_PARTITIONS: u32 = 3;

@@ -17,6 +17,8 @@
 //! | reader fails after the response started | the body is aborted: the consumer sees an error, never a clean end |
 //! | consumer disconnects | the reader's stream is dropped, also while the request waits |
 //! | `wait=S` and no event after the cursors | held until an event arrives or `S` seconds (capped by [`Feed::with_max_wait`]) pass |
+//! | a reader with a version 2 [discovery](zeroeventhub::server::DataReader::discovery): GET without `n` | 200, `application/json`, the discovery document |
+//! | version 2 events, `GET {path}/events?token=..&partition=..&cursor=..` | as version 1, one partition, lines without `partition`; 409 for an old token; 404 for a reader without discovery |
 //!
 //! The route composes like any other: add your state, routes and tower
 //! layers (authentication in front of it, for example).
@@ -104,7 +106,7 @@ use axum::{
 /// The feed a route serves: a reader, its partition count and its
 /// long-polling settings (the core crate's, re-exported).
 pub use zeroeventhub::server::Feed;
-use zeroeventhub::server::{DataReader, FeedResponse};
+use zeroeventhub::server::{DataReader, FeedResponse, ResponseBody};
 
 #[cfg(feature = "test-support")]
 pub use test_feed::{TEST_FEED_PATH, TestFeed};
@@ -112,8 +114,21 @@ pub use test_feed::{TEST_FEED_PATH, TestFeed};
 /// The response to a request for `feed` with this query string (without
 /// the `?`; `None` when the URL has none), as an axum [`Response`]: for
 /// handlers of your own, for example one that checks permissions first.
+///
+/// A reader with a version 2 discovery gets it answered here for a query
+/// without `n`; its events requests go to [`respond_events`].
 pub async fn respond<R: DataReader>(feed: &Feed<R>, query: Option<&str>) -> Response {
-    match feed.respond(query.unwrap_or("")).await {
+    into_response(feed.respond(query.unwrap_or("")).await)
+}
+
+/// The response to a version 2 events request (`GET {feed}/events`) with
+/// this query string, as an axum [`Response`].
+pub async fn respond_events<R: DataReader>(feed: &Feed<R>, query: Option<&str>) -> Response {
+    into_response(feed.respond_events(query.unwrap_or("")).await)
+}
+
+fn into_response(answer: FeedResponse<ResponseBody>) -> Response {
+    match answer {
         FeedResponse::Refused { status, message } => (status, message).into_response(),
         FeedResponse::Stream(chunks) => {
             // An error item makes hyper abort the response, so the
@@ -122,6 +137,14 @@ pub async fn respond<R: DataReader>(feed: &Feed<R>, query: Option<&str>) -> Resp
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static(zeroeventhub::server::CONTENT_TYPE),
+            );
+            response
+        }
+        FeedResponse::Discovery(json) => {
+            let mut response = json.into_response();
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(zeroeventhub::server::DISCOVERY_CONTENT_TYPE),
             );
             response
         }
@@ -188,8 +211,19 @@ pub async fn feed_handler<R: DataReader>(
     respond(&feed, query.as_deref()).await
 }
 
+/// The handler of version 2's events requests (`GET {feed}/events`).
+pub async fn events_handler<R: DataReader>(
+    State(feed): State<Feed<R>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond_events(&feed, query.as_deref()).await
+}
+
 /// A `GET` route serving `feed`, for any router state `S`: an event log
-/// that knows its partition count, or [`Feed::new`]`(reader, n)`.
+/// that knows its partition count, or [`Feed::new`]`(reader, n)`. It
+/// answers version 1 requests and, for a reader with a discovery, the
+/// discovery; mount [`events_route`] at `{path}/events` for version 2's
+/// events, or use [`feed_router`], which mounts both.
 pub fn feed_route<R: DataReader, S>(feed: impl Into<Feed<R>>) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -197,7 +231,18 @@ where
     get(feed_handler::<R>).with_state(feed.into())
 }
 
-/// A router serving `feed` at `path`, to merge or nest into your own.
+/// A `GET` route serving version 2's events requests of `feed`, to mount
+/// at `{path}/events` beside [`feed_route`] at `{path}`.
+pub fn events_route<R: DataReader, S>(feed: impl Into<Feed<R>>) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    get(events_handler::<R>).with_state(feed.into())
+}
+
+/// A router serving `feed` at `path` (version 1, and version 2's
+/// discovery) and at `{path}/events` (version 2's events), to merge or
+/// nest into your own.
 ///
 /// # Panics
 ///
@@ -207,5 +252,13 @@ pub fn feed_router<R: DataReader, S>(path: &str, feed: impl Into<Feed<R>>) -> Ro
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route(path, feed_route(feed))
+    let feed = feed.into();
+    let events = format!(
+        "{}/{}",
+        path.trim_end_matches('/'),
+        zeroeventhub::v2::EVENTS_PATH
+    );
+    Router::new()
+        .route(path, feed_route(feed.clone()))
+        .route(&events, events_route(feed))
 }

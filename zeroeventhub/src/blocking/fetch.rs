@@ -12,7 +12,8 @@ use crate::{
     client::{
         Error,
         request::{
-            ACCEPT_NDJSON, ERROR_BODY_LIMIT, Requested, error_body_text, request_url, retry_after,
+            ACCEPT_NDJSON, ERROR_BODY_LIMIT, Requested, decoder_for, error_body_text, refusal,
+            request_url, retry_after,
         },
     },
     ndjson::Decoder,
@@ -51,7 +52,8 @@ impl FetchBuilder<'_> {
     /// As [`send`](FetchBuilder::send).
     pub fn send_as<T: DeserializeOwned>(self) -> Result<Lines<T>, Error> {
         let inner = &self.client.inner;
-        let url = request_url(&inner.url, &self.request)?;
+        let version_2 = self.token.is_some();
+        let url = request_url(&inner.url, &self.request, self.token.as_deref())?;
         let mut builder = inner.http.get(url).header(ACCEPT, ACCEPT_NDJSON);
         if let Some(hook) = &inner.request_hook {
             builder = builder.headers(hook().map_err(Error::request_hook)?);
@@ -59,9 +61,10 @@ impl FetchBuilder<'_> {
         tracing::debug!(url = %inner.url, cursors = ?self.request.cursors, "fetching feed page");
         let response = builder.send().map_err(Error::transport)?;
         let status = response.status();
-        let decoder = Decoder::typed().with_max_line_length(inner.max_line_length);
-        let requested = Requested::of(&self.request);
+        let decoder = decoder_for(&self.request, version_2, inner.max_line_length);
+        let requested = Requested::of(&self.request, version_2);
         if status == StatusCode::NO_CONTENT {
+            requested.finish()?;
             return Ok(Lines::new(None, decoder, requested));
         }
         if !status.is_success() {
@@ -73,7 +76,7 @@ impl FetchBuilder<'_> {
                 .read_to_end(&mut body);
             let body = error_body_text(body);
             tracing::debug!(%status, %body, "feed refused the request");
-            return Err(Error::refused(status, body, retry_after));
+            return Err(refusal(status, body, retry_after, version_2));
         }
         Ok(Lines::new(Some(response), decoder, requested))
     }
@@ -174,7 +177,7 @@ impl<D: DeserializeOwned> Iterator for Lines<D> {
             }
             Ok(None) => {
                 self.done = true;
-                return None;
+                return self.requested.finish().err().map(Err);
             }
             Err(error) => Err(error),
         };

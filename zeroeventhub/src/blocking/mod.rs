@@ -31,6 +31,7 @@
 //! [`client`](crate::client) there).
 
 mod builder;
+mod discover;
 mod fetch;
 
 use std::sync::Arc;

@@ -52,6 +52,11 @@ enum Kind {
         line: u64,
         partition_id: u32,
     },
+    TokenChanged {
+        body: String,
+    },
+    MissingCheckpoint,
+    InvalidDiscovery,
 }
 
 /// What kind of failure an [`Error`] is.
@@ -81,6 +86,16 @@ pub enum ErrorKind {
     Decode,
     /// A line belongs to a partition the request did not ask for.
     UnexpectedPartition,
+    /// Version 2: the producer answered 409, its token has changed (its
+    /// partitions did): discover again, then go on from the stored
+    /// cursors with the new token.
+    TokenChanged,
+    /// Version 2: a response ended without a checkpoint, which every
+    /// response must hold.
+    MissingCheckpoint,
+    /// Version 2: the discovery document breaks the protocol; the source
+    /// is the [`DiscoveryError`](crate::v2::DiscoveryError).
+    InvalidDiscovery,
 }
 
 impl Error {
@@ -142,6 +157,18 @@ impl Error {
         Error::new(Kind::UnexpectedPartition { line, partition_id }, None)
     }
 
+    pub(crate) fn token_changed(body: String) -> Self {
+        Error::new(Kind::TokenChanged { body }, None)
+    }
+
+    pub(crate) fn missing_checkpoint() -> Self {
+        Error::new(Kind::MissingCheckpoint, None)
+    }
+
+    pub(crate) fn invalid_discovery(error: crate::v2::DiscoveryError) -> Self {
+        Error::new(Kind::InvalidDiscovery, Some(error.into()))
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match &self.inner.kind {
@@ -153,6 +180,9 @@ impl Error {
             Kind::BodyInterrupted { .. } => ErrorKind::BodyInterrupted,
             Kind::Decode { .. } => ErrorKind::Decode,
             Kind::UnexpectedPartition { .. } => ErrorKind::UnexpectedPartition,
+            Kind::TokenChanged { .. } => ErrorKind::TokenChanged,
+            Kind::MissingCheckpoint => ErrorKind::MissingCheckpoint,
+            Kind::InvalidDiscovery => ErrorKind::InvalidDiscovery,
         }
     }
 
@@ -165,15 +195,21 @@ impl Error {
     pub fn status(&self) -> Option<StatusCode> {
         match &self.inner.kind {
             Kind::Status { status, .. } => Some(*status),
+            Kind::TokenChanged { .. } => Some(StatusCode::CONFLICT),
             _ => None,
         }
+    }
+
+    /// Whether a version 2 producer answered 409: its token has changed.
+    pub fn is_token_changed(&self) -> bool {
+        self.kind() == ErrorKind::TokenChanged
     }
 
     /// The start (at most 1 KiB, lossily decoded) of a non-2xx answer's
     /// body: a producer of this project names the parameter at fault there.
     pub fn body(&self) -> Option<&str> {
         match &self.inner.kind {
-            Kind::Status { body, .. } => Some(body),
+            Kind::Status { body, .. } | Kind::TokenChanged { body } => Some(body),
             _ => None,
         }
     }
@@ -187,12 +223,16 @@ impl Error {
         }
     }
 
-    /// Whether the response broke the protocol: a malformed line, or a
-    /// line for a partition that was not asked for.
+    /// Whether the response broke the protocol: a malformed line, a line
+    /// for a partition that was not asked for, a version 2 response
+    /// without a checkpoint, or a malformed discovery document.
     pub fn is_decode(&self) -> bool {
         matches!(
             self.inner.kind,
-            Kind::Decode { .. } | Kind::UnexpectedPartition { .. }
+            Kind::Decode { .. }
+                | Kind::UnexpectedPartition { .. }
+                | Kind::MissingCheckpoint
+                | Kind::InvalidDiscovery
         )
     }
 
@@ -252,6 +292,13 @@ impl fmt::Display for Error {
                 f,
                 "malformed response: line {line}: partition {partition_id} was not requested"
             ),
+            Kind::TokenChanged { .. } => {
+                f.write_str("the feed answered 409 Conflict: its token has changed, discover again")
+            }
+            Kind::MissingCheckpoint => {
+                f.write_str("malformed response: it ended without a checkpoint")
+            }
+            Kind::InvalidDiscovery => f.write_str("malformed discovery document"),
         }
     }
 }

@@ -7,11 +7,12 @@ use serde::de::DeserializeOwned;
 use super::{
     Client, Error, EventStream,
     request::{
-        ACCEPT_NDJSON, ERROR_BODY_LIMIT, Requested, error_body_text, request_url, retry_after,
+        ACCEPT_NDJSON, ERROR_BODY_LIMIT, Requested, decoder_for, error_body_text, refusal,
+        request_url, retry_after,
     },
     stream::Body,
 };
-use crate::{Cursor, FeedRequest, HeaderSelection, Page, ndjson::Decoder, ndjson::FeedLinesExt};
+use crate::{Cursor, EventTypeFilter, FeedRequest, HeaderSelection, Page, ndjson::FeedLinesExt};
 
 /// A request for a page of the feed; made by [`Client::fetch`] (and, as
 /// `FetchBuilder<'_, blocking::Client>`, by the blocking client's `fetch`).
@@ -40,6 +41,8 @@ use crate::{Cursor, FeedRequest, HeaderSelection, Page, ndjson::Decoder, ndjson:
 pub struct FetchBuilder<'a, C = Client> {
     pub(crate) client: &'a C,
     pub(crate) request: FeedRequest,
+    /// Version 2: the discovery's token (the request has one cursor).
+    pub(crate) token: Option<String>,
 }
 
 impl<'a, C> FetchBuilder<'a, C> {
@@ -47,7 +50,30 @@ impl<'a, C> FetchBuilder<'a, C> {
     /// sent by `client`.
     pub(crate) fn new(client: &'a C, partition_count: u32, cursors: &[Cursor]) -> Self {
         let request = FeedRequest::new(partition_count, cursors.to_vec());
-        FetchBuilder { client, request }
+        FetchBuilder {
+            client,
+            request,
+            token: None,
+        }
+    }
+
+    /// A version 2 request for one partition, from `cursor`, with the
+    /// discovery's `token`.
+    pub(crate) fn version_2(client: &'a C, token: &str, cursor: Cursor) -> Self {
+        let partition_count = cursor.partition_id().saturating_add(1);
+        FetchBuilder {
+            client,
+            request: FeedRequest::new(partition_count, vec![cursor]),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    /// `event-types` / `skip-event-types`: which events to ask for by
+    /// type (all by default). A producer may ignore it: a consumer that
+    /// needs the filter applied must also be safe when it is not.
+    pub fn event_types(mut self, filter: EventTypeFilter) -> Self {
+        self.request.event_types = filter;
+        self
     }
 
     /// `pagesizehint`: about how many events the whole response should
@@ -57,7 +83,8 @@ impl<'a, C> FetchBuilder<'a, C> {
         self
     }
 
-    /// `headers`: which event headers to ask for (none by default).
+    /// `headers`: which event headers to ask for (none by default;
+    /// version 1 only, version 2 has no headers).
     pub fn headers(mut self, headers: HeaderSelection) -> Self {
         self.request.headers = headers;
         self
@@ -110,7 +137,8 @@ impl FetchBuilder<'_, Client> {
     /// As [`send`](FetchBuilder::send).
     pub async fn send_as<T: DeserializeOwned>(self) -> Result<EventStream<T>, Error> {
         let inner = &self.client.inner;
-        let url = request_url(&inner.url, &self.request)?;
+        let version_2 = self.token.is_some();
+        let url = request_url(&inner.url, &self.request, self.token.as_deref())?;
         let mut builder = inner.http.get(url).header(ACCEPT, ACCEPT_NDJSON);
         if let Some(hook) = &inner.request_hook {
             builder = builder.headers(hook().await.map_err(Error::request_hook)?);
@@ -118,21 +146,20 @@ impl FetchBuilder<'_, Client> {
         tracing::debug!(url = %inner.url, cursors = ?self.request.cursors, "fetching feed page");
         let response = builder.send().await.map_err(Error::transport)?;
         let status = response.status();
+        let requested = Requested::of(&self.request, version_2);
         if status == StatusCode::NO_CONTENT {
+            requested.finish()?;
             return Ok(EventStream::empty());
         }
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
             let body = error_body(response).await;
             tracing::debug!(%status, %body, "feed refused the request");
-            return Err(Error::refused(status, body, retry_after));
+            return Err(refusal(status, body, retry_after, version_2));
         }
         let body: Body = Box::pin(response.bytes_stream());
-        let decoder = Decoder::typed().with_max_line_length(inner.max_line_length);
-        Ok(EventStream::new(
-            body.feed_lines_with(decoder),
-            Requested::of(&self.request),
-        ))
+        let decoder = decoder_for(&self.request, version_2, inner.max_line_length);
+        Ok(EventStream::new(body.feed_lines_with(decoder), requested))
     }
 
     /// Sends the request and collects the response into a [`Page`]: the

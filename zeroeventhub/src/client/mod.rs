@@ -22,6 +22,7 @@
 //! [`ClientBuilder::http_client`].
 
 mod builder;
+mod discover;
 mod error;
 mod fetch;
 pub(crate) mod request;
@@ -33,6 +34,9 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
+pub use discover::FeedVersion;
+#[cfg(feature = "blocking")]
+pub(crate) use discover::{ACCEPT_DISCOVERY, append_limited, discovery_of, version_of};
 pub use error::{Error, ErrorKind};
 pub use fetch::FetchBuilder;
 pub use stream::EventStream;

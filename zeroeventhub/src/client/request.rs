@@ -7,7 +7,11 @@ use http::{HeaderMap, header::RETRY_AFTER};
 use url::Url;
 
 use super::Error;
-use crate::{FeedLine, FeedRequest};
+use crate::{
+    FeedLine, FeedRequest,
+    ndjson::Decoder,
+    v2::{EVENTS_PATH, EventsRequest},
+};
 
 /// How much of an error response's body [`Error::body`] keeps.
 pub(crate) const ERROR_BODY_LIMIT: usize = 1024;
@@ -26,16 +30,75 @@ pub(crate) fn feed_url(url: &str) -> Result<Url, Error> {
 }
 
 /// The URL of `request` on the feed at `base`: the request's query after
-/// any query the feed URL already has (an API key, say).
-pub(crate) fn request_url(base: &Url, request: &FeedRequest) -> Result<Url, Error> {
-    let query = request.to_query_string().map_err(Error::invalid_request)?;
+/// any query the feed URL already has (an API key, say). With a `token`,
+/// version 2's events request for the request's one cursor, at
+/// `{base}/events`.
+pub(crate) fn request_url(
+    base: &Url,
+    request: &FeedRequest,
+    token: Option<&str>,
+) -> Result<Url, Error> {
+    let Some(token) = token else {
+        let query = request.to_query_string().map_err(Error::invalid_request)?;
+        return Ok(with_query(base.clone(), &query));
+    };
+    let [cursor] = request.cursors.as_slice() else {
+        unreachable!("a version 2 request is built with one cursor")
+    };
+    let events = EventsRequest {
+        token: token.to_owned(),
+        cursor: cursor.clone(),
+        page_size_hint: request.page_size_hint,
+        event_types: request.event_types.clone(),
+        wait: request.wait,
+    };
+    let query = events.to_query_string().map_err(Error::invalid_request)?;
+    Ok(with_query(events_url(base), &query))
+}
+
+/// A version 2 feed's events URL: `{base}/events`, with the feed URL's
+/// own query.
+pub(crate) fn events_url(base: &Url) -> Url {
     let mut url = base.clone();
+    let path = format!("{}/{EVENTS_PATH}", base.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url
+}
+
+/// The decoder of a response to `request`: version 2's lines all belong
+/// to its one partition.
+pub(crate) fn decoder_for<D: serde::de::DeserializeOwned>(
+    request: &FeedRequest,
+    version_2: bool,
+    max_line_length: usize,
+) -> Decoder<D> {
+    let decoder = Decoder::typed().with_max_line_length(max_line_length);
+    match request.cursors.first() {
+        Some(cursor) if version_2 => decoder.for_partition(cursor.partition_id()),
+        _ => decoder,
+    }
+}
+
+/// The error for a non-2xx answer: version 2's 409 is its own kind.
+pub(crate) fn refusal(
+    status: http::StatusCode,
+    body: String,
+    retry_after: Option<Duration>,
+    version_2: bool,
+) -> Error {
+    if version_2 && status == http::StatusCode::CONFLICT {
+        return Error::token_changed(body);
+    }
+    Error::refused(status, body, retry_after)
+}
+
+fn with_query(mut url: Url, query: &str) -> Url {
     let query = match url.query() {
         Some(existing) if !existing.is_empty() => format!("{existing}&{query}"),
-        _ => query,
+        _ => query.to_owned(),
     };
     url.set_query(Some(&query));
-    Ok(url)
+    url
 }
 
 /// The delay a refusal asks for in `Retry-After` (whole seconds).
@@ -57,31 +120,50 @@ pub(crate) fn error_body_text(mut body: Vec<u8>) -> String {
     text.trim_end().to_owned()
 }
 
-/// The partitions a request asked for, sorted, to check each line by.
+/// The partitions a request asked for, sorted, to check each line by; and
+/// for version 2, whether a checkpoint came, as every response must hold.
 #[derive(Debug, Default)]
-pub(crate) struct Requested(Vec<u32>);
+pub(crate) struct Requested {
+    partitions: Vec<u32>,
+    version_2: bool,
+    checkpoint_seen: bool,
+}
 
 impl Requested {
-    pub(crate) fn of(request: &FeedRequest) -> Self {
-        let mut ids: Vec<u32> = request.cursors.iter().map(|c| c.partition_id()).collect();
-        ids.sort_unstable();
-        Requested(ids)
+    pub(crate) fn of(request: &FeedRequest, version_2: bool) -> Self {
+        let mut partitions: Vec<u32> = request.cursors.iter().map(|c| c.partition_id()).collect();
+        partitions.sort_unstable();
+        Requested {
+            partitions,
+            version_2,
+            checkpoint_seen: false,
+        }
     }
 
     /// `line` (number `line_number`) if its partition was asked for.
     pub(crate) fn check<D>(
-        &self,
+        &mut self,
         line: FeedLine<D>,
         line_number: u64,
     ) -> Result<FeedLine<D>, Error> {
         let partition_id = line.partition_id();
-        if self.0.binary_search(&partition_id).is_ok() {
+        if self.partitions.binary_search(&partition_id).is_ok() {
+            self.checkpoint_seen |= matches!(line, FeedLine::Checkpoint(_));
             Ok(line)
         } else {
             // The spec: a partition "not one the request asked for is a
             // protocol error".
             Err(Error::unexpected_partition(line_number, partition_id))
         }
+    }
+
+    /// At the end of a whole body: version 2's "a 200 without a
+    /// checkpoint is a protocol error".
+    pub(crate) fn finish(&self) -> Result<(), Error> {
+        if self.version_2 && !self.checkpoint_seen {
+            return Err(Error::missing_checkpoint());
+        }
+        Ok(())
     }
 }
 
@@ -106,7 +188,7 @@ mod tests {
     fn request_query_follows_the_feed_urls_own() {
         let base = feed_url("http://h/feed?key=a%20b").unwrap();
         let request = FeedRequest::new(2, vec![Cursor::first(1)]);
-        let url = request_url(&base, &request).unwrap();
+        let url = request_url(&base, &request, None).unwrap();
         assert_eq!(url.query(), Some("key=a%20b&n=2&cursor1=_first"));
     }
 

@@ -70,7 +70,7 @@ impl<D: DeserializeOwned> Stream for EventStream<D> {
             return Poll::Ready(None);
         };
         let result = match ready!(Pin::new(&mut *lines).poll_next(cx)) {
-            None => None,
+            None => this.requested.finish().err().map(Err),
             Some(Ok(line)) => Some(this.requested.check(line, lines.decoder().lines_read())),
             Some(Err(FeedLinesError::Body(error))) => Some(Err(Error::body_interrupted(error))),
             Some(Err(FeedLinesError::Decode(error))) => Some(Err(Error::decode(error))),

@@ -42,14 +42,54 @@ pub fn encode_line<D: Serialize>(
     line: &FeedLine<D>,
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
+    encode(line, out, true)
+}
+
+/// Appends `line` and its `\n` to `out` in the wire form of version 2
+/// (FeedAPI), whose lines belong to the one partition asked for:
+/// `{"data":...}` for an event (its partition and headers are not
+/// written) and `{"cursor":"..."}` for a checkpoint. Otherwise as
+/// [`encode_line`].
+///
+/// ```
+/// use zeroeventhub::{ndjson::encode_line_v2, Cursor, Event, FeedLine};
+///
+/// let mut out = Vec::new();
+/// let event = Event::from_data(3, &serde_json::json!({"a": 1}))?.with_header("id", "e1");
+/// encode_line_v2(&FeedLine::Event(event), &mut out)?;
+/// encode_line_v2(&FeedLine::<()>::Checkpoint(Cursor::new(3, "17").unwrap()), &mut out)?;
+/// assert_eq!(String::from_utf8(out).unwrap(), "{\"data\":{\"a\":1}}\n{\"cursor\":\"17\"}\n");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`encode_line`].
+pub fn encode_line_v2<D: Serialize>(
+    line: &FeedLine<D>,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    encode(line, out, false)
+}
+
+/// `with_partition`: version 1's form, else version 2's.
+fn encode<D: Serialize>(
+    line: &FeedLine<D>,
+    out: &mut Vec<u8>,
+    with_partition: bool,
+) -> Result<(), serde_json::Error> {
     match line {
         FeedLine::Event(event) => {
             let start = out.len();
-            encode_event(event, out).inspect_err(|_| out.truncate(start))
+            encode_event(event, out, with_partition).inspect_err(|_| out.truncate(start))
         }
         FeedLine::Checkpoint(cursor) => {
-            write_partition(cursor.partition_id(), out);
-            out.extend_from_slice(b",\"cursor\":");
+            if with_partition {
+                write_partition(cursor.partition_id(), out);
+                out.extend_from_slice(b",\"cursor\":");
+            } else {
+                out.extend_from_slice(b"{\"cursor\":");
+            }
             write_str(cursor.as_str(), out);
             out.extend_from_slice(b"}\n");
             Ok(())
@@ -60,13 +100,18 @@ pub fn encode_line<D: Serialize>(
 fn encode_event<D: Serialize>(
     event: &Event<D>,
     out: &mut Vec<u8>,
+    with_partition: bool,
 ) -> Result<(), serde_json::Error> {
-    write_partition(event.partition_id, out);
-    if let Some(headers) = &event.headers {
-        out.extend_from_slice(b",\"headers\":");
-        write_headers(headers, out);
+    if with_partition {
+        write_partition(event.partition_id, out);
+        if let Some(headers) = &event.headers {
+            out.extend_from_slice(b",\"headers\":");
+            write_headers(headers, out);
+        }
+        out.extend_from_slice(b",\"data\":");
+    } else {
+        out.extend_from_slice(b"{\"data\":");
     }
-    out.extend_from_slice(b",\"data\":");
     let data_start = out.len();
     // A `RawValue` is written verbatim; other types are serialized here.
     serde_json::to_writer(&mut *out, &event.data)?;

@@ -13,5 +13,5 @@ mod stream;
 mod decoder_tests;
 
 pub use decoder::{DEFAULT_MAX_LINE_LENGTH, DecodeError, DecodeErrorKind, Decoder};
-pub use encoder::encode_line;
+pub use encoder::{encode_line, encode_line_v2};
 pub use stream::{FeedLines, FeedLinesError, FeedLinesExt};

@@ -11,7 +11,10 @@ use pin_project_lite::pin_project;
 use serde::Serialize;
 
 use super::{ReadError, ResponseAborted};
-use crate::{FeedLine, ndjson::encode_line};
+use crate::{
+    FeedLine,
+    ndjson::{encode_line, encode_line_v2},
+};
 
 /// The size a body chunk is filled to before it is sent: large enough for
 /// few syscalls and frames, small enough to start sending early.
@@ -43,6 +46,7 @@ pin_project! {
         lines: S,
         buffer: Vec<u8>,
         state: State,
+        version_2: bool,
     }
 }
 
@@ -57,12 +61,22 @@ enum State {
 }
 
 impl<S> EncodeLines<S> {
-    /// Encodes `lines`.
+    /// Encodes `lines` in version 1's form ([`encode_line`]).
     pub fn new(lines: S) -> Self {
         EncodeLines {
             lines,
             buffer: Vec::new(),
             state: State::Reading,
+            version_2: false,
+        }
+    }
+
+    /// Encodes `lines`, all of one partition, in version 2's form
+    /// ([`encode_line_v2`]).
+    pub fn version_2(lines: S) -> Self {
+        EncodeLines {
+            version_2: true,
+            ..EncodeLines::new(lines)
         }
     }
 }
@@ -96,7 +110,12 @@ where
                     if this.buffer.capacity() == 0 {
                         this.buffer.reserve(CHUNK_TARGET + CHUNK_TARGET / 4);
                     }
-                    if let Err(error) = encode_line(&line, this.buffer) {
+                    let encoded = if *this.version_2 {
+                        encode_line_v2(&line, this.buffer)
+                    } else {
+                        encode_line(&line, this.buffer)
+                    };
+                    if let Err(error) = encoded {
                         tracing::error!(%error, "feed response aborted: an event's data failed to serialize");
                         *this.state = State::Failed;
                         continue;

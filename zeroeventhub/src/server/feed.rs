@@ -15,7 +15,10 @@ use tokio::{sync::Notify, time::Instant};
 use super::{
     ChangeSubscription, DataReader, FeedResponse, Partitioned, ResponseBody, respond::answer,
 };
-use crate::{Cursor, FeedRequest, metrics};
+use crate::{
+    Cursor, FeedRequest, RequestError, metrics,
+    v2::{Discovery, EventsRequest},
+};
 
 /// The longest a request may wait (`wait`) unless the feed says otherwise.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
@@ -140,19 +143,69 @@ impl<R: DataReader> Feed<R> {
     /// before the first event gets 400 with its message; a reader failure
     /// before the first event is logged and gets 500 with a generic
     /// message.
+    ///
+    /// A reader with a [discovery](DataReader::discovery) speaks version 2
+    /// too: a request without `n` is then answered with the discovery
+    /// document, and version 2's events requests go to
+    /// [`respond_events`](Feed::respond_events).
     pub async fn respond(&self, query: &str) -> FeedResponse<ResponseBody> {
         let started = std::time::Instant::now();
-        let request = match FeedRequest::parse(query, self.partition_count) {
-            Ok(request) => request,
-            Err(error) => {
-                tracing::debug!(%error, "feed request refused");
-                metrics::request_answered(error.status());
-                return FeedResponse::Refused {
-                    status: error.status(),
-                    message: error.to_string(),
-                };
+        if !carries_partition_count(query) {
+            if let Some(discovery) = self.reader.discovery() {
+                return discovery_document(&discovery);
             }
+        }
+        match FeedRequest::parse(query, self.partition_count) {
+            Ok(request) => self.serve(request, started, false).await,
+            Err(error) => refused(&error),
+        }
+    }
+
+    /// Answers a version 2 events request (`GET {feed}/events?...`, the
+    /// query without the `?`): one partition, with the discovery's token.
+    ///
+    /// 404 when the reader has no [discovery](DataReader::discovery) (the
+    /// feed speaks version 1 only); 409 when `token` is not the current
+    /// one, whatever the partition; 400 naming the parameter for a
+    /// malformed request or a partition the discovery does not list. Then
+    /// as [`respond`](Feed::respond), long-polling included, with the lines
+    /// in version 2's form.
+    pub async fn respond_events(&self, query: &str) -> FeedResponse<ResponseBody> {
+        let started = std::time::Instant::now();
+        let Some(discovery) = self.reader.discovery() else {
+            metrics::request_answered(http::StatusCode::NOT_FOUND);
+            return FeedResponse::Refused {
+                status: http::StatusCode::NOT_FOUND,
+                message: "this feed speaks version 1 only: no events endpoint".to_owned(),
+            };
         };
+        let request = match EventsRequest::parse(query) {
+            Ok(request) => request,
+            Err(error) => return refused(&error),
+        };
+        if request.token != discovery.token {
+            return refused(&RequestError::TokenChanged);
+        }
+        let id = request.cursor.partition_id();
+        if discovery.partition(id).is_none() {
+            return refused(&RequestError::UnknownPartition { id });
+        }
+        let highest = discovery.partitions.iter().map(|p| p.id).max().unwrap_or(0);
+        let request = FeedRequest {
+            page_size_hint: request.page_size_hint,
+            wait: request.wait,
+            event_types: request.event_types,
+            ..FeedRequest::new(highest + 1, vec![request.cursor])
+        };
+        self.serve(request, started, true).await
+    }
+
+    async fn serve(
+        &self,
+        request: FeedRequest,
+        started: std::time::Instant,
+        version_2: bool,
+    ) -> FeedResponse<ResponseBody> {
         let wait = request
             .wait
             .map(|seconds| Duration::from_secs(seconds.into()).min(self.max_wait))
@@ -164,7 +217,7 @@ impl<R: DataReader> Feed<R> {
             "serving feed request"
         );
         let waiting = wait.map(|wait| self.waiting_for(&request, wait));
-        answer(&*self.reader, request, waiting, started).await
+        answer(&*self.reader, request, waiting, started, version_2).await
     }
 
     fn waiting_for(&self, request: &FeedRequest, wait: Duration) -> Waiting<'_> {
@@ -201,6 +254,37 @@ impl<R> Feed<R> {
     /// How many requests wait now.
     pub fn waiting(&self) -> usize {
         self.shared.waiting.load(Ordering::Acquire)
+    }
+}
+
+/// Whether a query string has an `n` parameter: a version 1 request.
+fn carries_partition_count(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "n")
+}
+
+fn discovery_document<B>(discovery: &Discovery) -> FeedResponse<B> {
+    match serde_json::to_string(discovery) {
+        Ok(json) => {
+            metrics::request_answered(http::StatusCode::OK);
+            FeedResponse::Discovery(json)
+        }
+        Err(error) => {
+            tracing::error!(%error, "discovery request failed: the document did not serialize");
+            metrics::request_answered(http::StatusCode::INTERNAL_SERVER_ERROR);
+            FeedResponse::Refused {
+                status: http::StatusCode::INTERNAL_SERVER_ERROR,
+                message: "internal server error".to_owned(),
+            }
+        }
+    }
+}
+
+fn refused<B>(error: &RequestError) -> FeedResponse<B> {
+    tracing::debug!(%error, "feed request refused");
+    metrics::request_answered(error.status());
+    FeedResponse::Refused {
+        status: error.status(),
+        message: error.to_string(),
     }
 }
 

@@ -11,7 +11,10 @@ use futures_util::{future::Either, stream};
 use serde_json::value::RawValue;
 
 use super::{ChangeNotifier, DataReader, Partitioned, ReadError, parse_position, position_cursor};
-use crate::{Cursor, Event, FeedLine, FeedRequest, HeaderSelection};
+use crate::{
+    Cursor, Event, EventTypeFilter, FeedLine, FeedRequest, HeaderSelection,
+    v2::{Discovery, MAX_PARTITION_ID, PartitionInfo},
+};
 
 /// The page size used when a request gives no `pagesizehint`.
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
@@ -30,6 +33,13 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 /// Clones share the log: append through one, serve through another. An
 /// append wakes the long-polling requests waiting for its partition.
 ///
+/// It serves version 2 as well (its [discovery](DataReader::discovery)
+/// lists its partitions, token `"1"` at first), and applies event-type
+/// filters to events appended with a type
+/// ([`append_typed`](MemoryLog::append_typed)). To put a consumer through
+/// the cases of version 2, it can [`close`](MemoryLog::close) a partition
+/// and [`split`](MemoryLog::split) one; each changes the token.
+///
 /// # Examples
 ///
 /// ```
@@ -46,16 +56,44 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 /// ```
 #[derive(Debug, Clone)]
 pub struct MemoryLog {
-    partitions: Arc<RwLock<Vec<Vec<Event>>>>,
+    state: Arc<RwLock<State>>,
     default_page_size: u32,
     changes: ChangeNotifier,
+}
+
+/// The partitions (ids `0..len`), and how often they changed (the token).
+#[derive(Debug)]
+struct State {
+    partitions: Vec<Partition>,
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct Partition {
+    events: Vec<Stored>,
+    info: PartitionInfo,
+}
+
+#[derive(Debug)]
+struct Stored {
+    event: Event,
+    event_type: Option<Box<str>>,
 }
 
 impl MemoryLog {
     /// An empty log of `partition_count` partitions.
     pub fn new(partition_count: u32) -> Self {
+        let partitions = (0..partition_count)
+            .map(|id| Partition {
+                events: Vec::new(),
+                info: PartitionInfo::open(id),
+            })
+            .collect();
         MemoryLog {
-            partitions: Arc::new(RwLock::new(vec![Vec::new(); partition_count as usize])),
+            state: Arc::new(RwLock::new(State {
+                partitions,
+                generation: 1,
+            })),
             default_page_size: DEFAULT_PAGE_SIZE,
             changes: ChangeNotifier::new(partition_count),
         }
@@ -70,77 +108,166 @@ impl MemoryLog {
     }
 
     /// The number of partitions.
+    /// The number of partitions (split ones included).
     pub fn partition_count(&self) -> u32 {
-        self.read_lock().len() as u32
+        self.read_lock().partitions.len() as u32
     }
 
     /// The number of events in `partition_id` (0 for an unknown partition).
     pub fn len(&self, partition_id: u32) -> usize {
         self.read_lock()
+            .partitions
             .get(partition_id as usize)
-            .map_or(0, Vec::len)
+            .map_or(0, |partition| partition.events.len())
     }
 
     /// Whether the whole log is empty.
     pub fn is_empty(&self) -> bool {
-        self.read_lock().iter().all(Vec::is_empty)
+        self.read_lock()
+            .partitions
+            .iter()
+            .all(|partition| partition.events.is_empty())
     }
 
     /// Appends `event` to its partition and returns the event's cursor.
     ///
     /// # Errors
     ///
-    /// Fails when the event's partition is outside `0..partition_count`.
-    pub fn append(&self, event: Event) -> Result<Cursor, UnknownPartition> {
-        let mut partitions = self
-            .partitions
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let count = partitions.len() as u32;
+    /// Fails when the event's partition is outside `0..partition_count`
+    /// or closed.
+    pub fn append(&self, event: Event) -> Result<Cursor, AppendError> {
+        self.store(event, None)
+    }
+
+    /// Appends `event` as an event of type `event_type`, for event-type
+    /// filters (`event-types`, `skip-event-types`); an event appended
+    /// without a type is dropped by `event-types` and kept by
+    /// `skip-event-types`.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](MemoryLog::append).
+    pub fn append_typed(&self, event: Event, event_type: &str) -> Result<Cursor, AppendError> {
+        self.store(event, Some(event_type.into()))
+    }
+
+    fn store(&self, event: Event, event_type: Option<Box<str>>) -> Result<Cursor, AppendError> {
+        let mut state = self.write_lock();
         let partition_id = event.partition_id;
-        let partition = partitions
-            .get_mut(partition_id as usize)
-            .ok_or(UnknownPartition {
-                partition_id,
-                partition_count: count,
-            })?;
-        partition.push(event);
-        let cursor = position_cursor(partition_id, partition.len() as u64);
-        drop(partitions);
+        let partition = state.partition_mut(partition_id)?;
+        if partition.info.closed {
+            return Err(AppendError::Closed { partition_id });
+        }
+        partition.events.push(Stored { event, event_type });
+        let cursor = position_cursor(partition_id, partition.events.len() as u64);
+        drop(state);
         self.changes.notify(partition_id);
         Ok(cursor)
     }
 
-    fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<Event>>> {
-        self.partitions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The version 2 token now: it changes with every
+    /// [`close`](MemoryLog::close) and [`split`](MemoryLog::split).
+    pub fn token(&self) -> String {
+        self.read_lock().generation.to_string()
     }
 
-    /// The event at `index` of `partition_id`, with the selected headers.
-    fn event(&self, partition_id: u32, index: usize, headers: &HeaderSelection) -> Option<Event> {
-        let partitions = self.read_lock();
-        let event = partitions.get(partition_id as usize)?.get(index)?;
-        Some(Event {
+    /// Closes `partition_id`: no event can be appended to it any more, and
+    /// the discovery says so (with a new token).
+    ///
+    /// # Errors
+    ///
+    /// The partition does not exist.
+    pub fn close(&self, partition_id: u32) -> Result<(), UnknownPartition> {
+        let mut state = self.write_lock();
+        state.partition_mut(partition_id)?.info.closed = true;
+        state.generation += 1;
+        drop(state);
+        self.changes.notify(partition_id);
+        Ok(())
+    }
+
+    /// Splits `parent` by version 2's method 1: closes it and adds
+    /// `children` new partitions, with the next free ids (returned), each
+    /// listed as starting after it (`startsAfterPartition`); the token
+    /// changes. New events go to the children.
+    ///
+    /// # Errors
+    ///
+    /// The parent does not exist, or the ids would pass 32767.
+    pub fn split(&self, parent: u32, children: u32) -> Result<Vec<u32>, UnknownPartition> {
+        let mut state = self.write_lock();
+        let first = state.partitions.len() as u32;
+        state.partition_mut(parent)?;
+        if u64::from(first) + u64::from(children) > u64::from(MAX_PARTITION_ID) + 1 {
+            return Err(UnknownPartition {
+                partition_id: first + children,
+                partition_count: MAX_PARTITION_ID + 1,
+            });
+        }
+        let ids: Vec<u32> = (first..first + children).collect();
+        for &id in &ids {
+            let mut info = PartitionInfo::open(id);
+            info.starts_after_partition = Some(parent);
+            state.partitions.push(Partition {
+                events: Vec::new(),
+                info,
+            });
+        }
+        state.partitions[parent as usize].info.closed = true;
+        state.generation += 1;
+        drop(state);
+        self.changes.notify_all();
+        Ok(ids)
+    }
+
+    fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_lock(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The event at `index` of `partition_id`, with the selected headers:
+    /// `Some(None)` when `filter` drops it.
+    fn event(
+        &self,
+        partition_id: u32,
+        index: usize,
+        headers: &HeaderSelection,
+        filter: &EventTypeFilter,
+    ) -> Option<Option<Event>> {
+        let state = self.read_lock();
+        let stored = state
+            .partitions
+            .get(partition_id as usize)?
+            .events
+            .get(index)?;
+        if !filter.keeps(stored.event_type.as_deref()) {
+            return Some(None);
+        }
+        let event = &stored.event;
+        Some(Some(Event {
             partition_id,
             headers: headers.select(event.headers.as_ref()),
             data: event.data.clone(),
-        })
+        }))
     }
 
     /// Plans a response from the log as it is now: for each requested
     /// partition, the range of positions to send.
     fn plan(&self, request: &FeedRequest) -> Result<Vec<(u32, Range<usize>)>, ReadError> {
-        let partitions = self.read_lock();
+        let state = self.read_lock();
         let mut budget = request
             .page_size_hint
             .filter(|&hint| hint > 0)
             .unwrap_or(self.default_page_size) as usize;
         let mut plan = Vec::with_capacity(request.cursors.len());
         for cursor in &request.cursors {
-            let len = partitions
+            let len = state
+                .partitions
                 .get(cursor.partition_id() as usize)
-                .map_or(0, Vec::len);
+                .map_or(0, |partition| partition.events.len());
             let start = parse_position(cursor, len as u64)? as usize;
             let end = len.min(start + budget);
             budget -= end - start;
@@ -170,6 +297,7 @@ impl DataReader for MemoryLog {
         // Lines are made one at a time as the body is sent, not all at once.
         let log = self.clone();
         let headers = request.headers;
+        let filter = request.event_types;
         let ends: Vec<_> = plan
             .iter()
             .map(|(partition_id, range)| position_cursor(*partition_id, range.end as u64))
@@ -178,12 +306,16 @@ impl DataReader for MemoryLog {
             .into_iter()
             .flat_map(|(partition_id, range)| range.map(move |index| (partition_id, index)))
             .flat_map(move |(partition_id, index)| {
+                // An event filtered away sends nothing: the next
+                // checkpoint moves past it.
                 let event = log
-                    .event(partition_id, index, &headers)
+                    .event(partition_id, index, &headers, &filter)
+                    .flatten()
                     .map(FeedLine::Event);
-                let checkpoint =
-                    FeedLine::Checkpoint(position_cursor(partition_id, index as u64 + 1));
-                event.into_iter().chain([checkpoint])
+                let checkpoint = event
+                    .as_ref()
+                    .map(|_| FeedLine::Checkpoint(position_cursor(partition_id, index as u64 + 1)));
+                event.into_iter().chain(checkpoint)
             })
             .chain(ends.into_iter().map(FeedLine::Checkpoint))
             .map(Ok);
@@ -193,6 +325,46 @@ impl DataReader for MemoryLog {
     fn changes(&self) -> Option<&ChangeNotifier> {
         Some(&self.changes)
     }
+
+    fn discovery(&self) -> Option<Discovery> {
+        let state = self.read_lock();
+        Some(Discovery {
+            token: state.generation.to_string(),
+            exactly_once: true,
+            partitions: state
+                .partitions
+                .iter()
+                .map(|partition| partition.info.clone())
+                .collect(),
+        })
+    }
+}
+
+impl State {
+    fn partition_mut(&mut self, partition_id: u32) -> Result<&mut Partition, UnknownPartition> {
+        let partition_count = self.partitions.len() as u32;
+        self.partitions
+            .get_mut(partition_id as usize)
+            .ok_or(UnknownPartition {
+                partition_id,
+                partition_count,
+            })
+    }
+}
+
+/// Why [`MemoryLog::append`] refused an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The event's partition does not exist.
+    #[error(transparent)]
+    UnknownPartition(#[from] UnknownPartition),
+    /// The event's partition is closed.
+    #[error("partition {partition_id} is closed: no event can be appended to it")]
+    Closed {
+        /// The event's partition.
+        partition_id: u32,
+    },
 }
 
 /// An event for a partition the log does not have.

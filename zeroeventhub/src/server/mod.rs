@@ -23,11 +23,11 @@ pub use changes::{ChangeNotifier, ChangeSubscription};
 pub use encode::{CHUNK_TARGET, EncodeLines};
 pub use error::{ReadError, ResponseAborted};
 pub use feed::{DEFAULT_MAX_WAIT, Feed};
-pub use memory::{DEFAULT_PAGE_SIZE, MemoryLog, UnknownPartition};
+pub use memory::{AppendError, DEFAULT_PAGE_SIZE, MemoryLog, UnknownPartition};
 pub use position::{parse_position, position_cursor};
-pub use respond::{CONTENT_TYPE, FeedResponse, ResponseBody};
+pub use respond::{CONTENT_TYPE, DISCOVERY_CONTENT_TYPE, FeedResponse, ResponseBody};
 
-use crate::{FeedLine, FeedRequest};
+use crate::{FeedLine, FeedRequest, v2::Discovery};
 
 /// The producer's source of events: given a validated request, a stream of
 /// events and checkpoints.
@@ -111,6 +111,20 @@ pub trait DataReader: Send + Sync + 'static {
     /// reader may start its change check (a listening connection, a
     /// poller) on the first call.
     fn changes(&self) -> Option<&ChangeNotifier> {
+        None
+    }
+
+    /// Version 2 (FeedAPI): the discovery document the feed serves now,
+    /// its token and its partitions. `None` (the default): the feed speaks
+    /// version 1 only, and a GET without parameters gets 400, as version
+    /// 1 has it.
+    ///
+    /// With a discovery, a version 2 events request is checked against it
+    /// (the token, else 409; the partition listed, else 400) and then
+    /// given to [`read`](DataReader::read) as a [`FeedRequest`] of one
+    /// cursor, without headers, whose `partition_count` is one more than
+    /// the highest listed id. Asked for every request: keep it cheap.
+    fn discovery(&self) -> Option<Discovery> {
         None
     }
 }

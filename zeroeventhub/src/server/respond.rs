@@ -20,10 +20,14 @@ use crate::{Cursor, FeedLine, FeedRequest, metrics};
 /// The content type of a feed response.
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
 
+/// The content type of a discovery document (version 2).
+pub const DISCOVERY_CONTENT_TYPE: &str = "application/json";
+
 /// What to answer a feed request with.
 #[derive(Debug)]
 pub enum FeedResponse<B> {
-    /// Refuse with `status` (400 or 500) and a plain-text `message`.
+    /// Refuse with `status` (400, 404, 409 or 500) and a plain-text
+    /// `message`.
     Refused {
         /// The HTTP status code.
         status: StatusCode,
@@ -35,6 +39,9 @@ pub enum FeedResponse<B> {
     /// with [`ResponseAborted`] when the reader fails after the start; the
     /// framework must then abort the response, not end it cleanly.
     Stream(B),
+    /// Answer 200 with [`DISCOVERY_CONTENT_TYPE`] and this JSON text: a
+    /// version 2 discovery document.
+    Discovery(String),
 }
 
 /// The body of a feed response: chunks of encoded lines, ending with
@@ -58,6 +65,7 @@ pub(super) async fn answer<R: DataReader>(
     mut request: FeedRequest,
     mut waiting: Option<Waiting<'_>>,
     started: Instant,
+    version_2: bool,
 ) -> FeedResponse<ResponseBody> {
     loop {
         let mut lines = Box::pin(reader.read(request.clone()).fuse());
@@ -96,8 +104,12 @@ pub(super) async fn answer<R: DataReader>(
         }
         metrics::request_answered(StatusCode::OK);
         let lines = stream::iter(head.into_iter().map(Ok)).chain(lines);
-        let body = EncodeLines::new(Counted::new(lines, started));
-        return FeedResponse::Stream(Box::pin(body));
+        let lines = Counted::new(lines, started);
+        return FeedResponse::Stream(if version_2 {
+            Box::pin(EncodeLines::version_2(lines))
+        } else {
+            Box::pin(EncodeLines::new(lines))
+        });
     }
 }
 
