@@ -52,7 +52,38 @@
 //! with a timer that starts at the signal; when the timer wins, return
 //! (and end the process): the connections still open are closed mid-body,
 //! so their consumers see a failed response and ask again, never a
-//! complete one.
+//! complete one:
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use std::time::Duration;
+//! use tokio::sync::Notify;
+//! use zeroeventhub::server::MemoryLog;
+//! use zeroeventhub_axum::{Feed, feed_router};
+//!
+//! let feed = Feed::from(MemoryLog::new(4));
+//! let app: axum::Router = feed_router("/feed", feed.clone());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let signalled = std::sync::Arc::new(Notify::new());
+//! let server = axum::serve(listener, app).with_graceful_shutdown({
+//!     let signalled = signalled.clone();
+//!     async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         feed.shut_down(); // waiting requests are answered at once
+//!         signalled.notify_one(); // the grace period starts
+//!     }
+//! });
+//! tokio::select! {
+//!     served = server => served?,
+//!     // Five seconds after the signal, whatever is still streaming is cut.
+//!     () = async {
+//!         signalled.notified().await;
+//!         tokio::time::sleep(Duration::from_secs(5)).await;
+//!     } => eprintln!("responses still in flight after 5 s; cutting them off"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Examples
 //!

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, CommandFactory, Parser, Subcommand, error::ErrorKind};
 use url::Url;
 use zeroeventhub::{
-    Cursor, FeedRequest, HeaderSelection,
+    Cursor, EventTypeFilter, FeedRequest, HeaderSelection,
     client::{Client, ClientBuilder, FetchBuilder},
     ndjson::DEFAULT_MAX_LINE_LENGTH,
     reqwest::header::{HeaderName, HeaderValue},
@@ -62,6 +62,20 @@ pub(crate) enum Command {
     Append(AppendArgs),
     /// Print the cursors a consumer stored (zeh follow --store), one checkpoint line per partition
     Cursors(CursorsArgs),
+    /// Print a version 2 (FeedAPI) producer's discovery document: its token and partitions, as one JSON line
+    Discover(DiscoverArgs),
+}
+
+/// `zeh discover`.
+#[derive(Debug, Args)]
+pub(crate) struct DiscoverArgs {
+    /// The feed's URL, e.g. http://127.0.0.1:7070/feed/v1
+    #[arg(value_name = "URL", value_parser = parse::url)]
+    pub(crate) url: Url,
+
+    /// How to reach the feed.
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
 }
 
 /// The arguments `fetch` and `follow` share: which feed, from where.
@@ -98,6 +112,26 @@ pub(crate) struct FeedArgs {
     #[arg(long, value_name = "LIST", value_parser = parse::headers)]
     pub(crate) headers: Option<HeaderSelection>,
 
+    /// Ask only for events of these types (`event-types`), comma-separated, e.g. --event-types OrderPlaced,OrderPaid
+    ///
+    /// Types are compared without regard to case. A producer may ignore
+    /// the filter and send every event. Events filtered away still move
+    /// the cursors forward.
+    #[arg(long, value_name = "LIST", value_parser = parse::event_types, conflicts_with = "skip_event_types")]
+    pub(crate) event_types: Option<parse::EventTypes>,
+
+    /// Ask for every event but those of these types (`skip-event-types`), comma-separated, e.g. --skip-event-types Heartbeat
+    #[arg(long, value_name = "LIST", value_parser = parse::event_types)]
+    pub(crate) skip_event_types: Option<parse::EventTypes>,
+
+    /// How to reach the feed.
+    #[command(flatten)]
+    pub(crate) connection: ConnectionArgs,
+}
+
+/// How `zeh` reaches a feed: extra headers, a token, a private CA, timeouts.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionArgs {
     /// Send this HTTP header with every request, as curl's -H; repeat for more, e.g. -H 'Authorization: Bearer abc'
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse::http_header)]
     pub(crate) http_headers: Vec<(HeaderName, HeaderValue)>,
@@ -124,6 +158,19 @@ pub(crate) struct FeedArgs {
     pub(crate) read_timeout: Duration,
 }
 
+impl ConnectionArgs {
+    /// How to reach the feed: headers, token file, timeouts.
+    pub(crate) fn connection(&self) -> Connection {
+        Connection {
+            headers: self.http_headers.clone(),
+            token_file: self.bearer_token_file.clone(),
+            ca_file: self.cacert.clone(),
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+        }
+    }
+}
+
 impl FeedArgs {
     /// The cursors of the first request: those given, or `_first` for
     /// every partition.
@@ -145,19 +192,9 @@ impl FeedArgs {
         &self,
         configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
     ) -> anyhow::Result<Client> {
-        self.connection()
+        self.connection
+            .connection()
             .client(self.url.as_str(), self.partitions, configure)
-    }
-
-    /// How to reach the feed: headers, token file, timeouts.
-    fn connection(&self) -> Connection {
-        Connection {
-            headers: self.http_headers.clone(),
-            token_file: self.bearer_token_file.clone(),
-            ca_file: self.cacert.clone(),
-            connect_timeout: self.connect_timeout,
-            read_timeout: self.read_timeout,
-        }
     }
 
     /// A request for `cursors` with the optional parameters given.
@@ -168,7 +205,16 @@ impl FeedArgs {
         if let Some(hint) = self.page_size_hint {
             fetch = fetch.page_size_hint(hint);
         }
-        fetch
+        fetch.event_types(self.event_type_filter())
+    }
+
+    /// The event-type filter `--event-types` or `--skip-event-types` asks for.
+    pub(crate) fn event_type_filter(&self) -> EventTypeFilter {
+        match (&self.event_types, &self.skip_event_types) {
+            (Some(types), _) => EventTypeFilter::only(&types.0),
+            (None, Some(types)) => EventTypeFilter::skip(&types.0),
+            (None, None) => EventTypeFilter::All,
+        }
     }
 
     /// The checks that need two arguments, as the producer would make
@@ -280,9 +326,9 @@ impl FollowArgs {
     /// timeout must exceed the wait.
     fn check(&self) -> Result<(), String> {
         match self.long_poll() {
-            Some(wait) if self.feed.read_timeout <= wait => Err(format!(
+            Some(wait) if self.feed.connection.read_timeout <= wait => Err(format!(
                 "--read-timeout {} must exceed --wait {} (the producer may hold a request that long)",
-                humantime::format_duration(self.feed.read_timeout),
+                humantime::format_duration(self.feed.connection.read_timeout),
                 self.wait
             )),
             _ => Ok(()),
@@ -458,7 +504,7 @@ impl Cli {
             Command::Fetch(args) => ("fetch", args.feed.check()),
             Command::Follow(args) => ("follow", args.feed.check().and_then(|()| args.check())),
             Command::Serve(args) => ("serve", args.check()),
-            Command::Append(_) | Command::Cursors(_) => return cli,
+            Command::Append(_) | Command::Cursors(_) | Command::Discover(_) => return cli,
         };
         if let Err(message) = problem {
             let mut command = Cli::command();
@@ -486,7 +532,7 @@ mod tests {
         match &cli.command {
             Command::Fetch(args) => &args.feed,
             Command::Follow(args) => &args.feed,
-            Command::Serve(_) | Command::Append(_) | Command::Cursors(_) => {
+            Command::Serve(_) | Command::Append(_) | Command::Cursors(_) | Command::Discover(_) => {
                 panic!("not a feed command")
             }
         }

@@ -70,7 +70,8 @@ pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<(
             // hold a fresh one by the next attempt.
             Err(error)
                 if error.is_transient()
-                    || (args.feed.bearer_token_file.is_some() && token_refused(&error)) =>
+                    || (args.feed.connection.bearer_token_file.is_some()
+                        && token_refused(&error)) =>
             {
                 // A producer's `Retry-After` is a floor for the delay.
                 let delay = backoff.next_delay_after(&error);

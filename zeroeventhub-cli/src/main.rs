@@ -11,6 +11,7 @@ mod args;
 mod auth;
 mod connect;
 mod database;
+mod discover;
 mod event_log;
 mod fetch;
 mod follow;
@@ -65,6 +66,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         // One transaction: ended at once by a signal, it appends nothing.
         Command::Append(args) => append::run(args).await,
         Command::Cursors(args) => store::print_cursors(&args).await,
+        Command::Discover(args) => discover::run(args).await,
     }
 }
 

@@ -56,6 +56,30 @@ pub(crate) fn http_header(text: &str) -> Result<(HeaderName, HeaderValue), Strin
     Ok((name, value))
 }
 
+/// The event types of `--event-types` or `--skip-event-types`.
+#[derive(Debug, Clone)]
+pub(crate) struct EventTypes(pub(crate) Vec<String>);
+
+/// Parses a comma-separated list of event types (`A,B`): each non-empty,
+/// without `;` (the protocol's separator).
+pub(crate) fn event_types(text: &str) -> Result<EventTypes, String> {
+    text.split(',')
+        .map(|name| {
+            let name = name.trim();
+            if name.is_empty() {
+                Err("expected comma-separated event types, e.g. OrderPlaced,OrderPaid".to_owned())
+            } else if name.contains(';') {
+                Err(format!(
+                    "the event type {name:?} holds a `;`, which the protocol cannot send"
+                ))
+            } else {
+                Ok(name.to_owned())
+            }
+        })
+        .collect::<Result<_, _>>()
+        .map(EventTypes)
+}
+
 /// Parses a STORE: `sqlite:PATH` or a `postgres://` URL.
 pub(crate) fn store(text: &str) -> Result<Database, String> {
     text.parse()

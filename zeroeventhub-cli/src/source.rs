@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, anyhow};
+use serde::Deserialize;
 
 use crate::database::Database;
 use zeroeventhub::{
@@ -39,7 +40,10 @@ pub(crate) fn load(path: &Path, log: &MemoryLog) -> anyhow::Result<usize> {
     let name = path.display().to_string();
     let mut events = 0;
     read_events(BufReader::new(file), &name, |event| {
-        log.append(event)?;
+        match &event.event_type {
+            Some(event_type) => log.append_typed(event.event, event_type)?,
+            None => log.append(event.event)?,
+        };
         events += 1;
         Ok(())
     })?;
@@ -59,7 +63,7 @@ pub(crate) fn collect(
     partition_count: u32,
 ) -> anyhow::Result<Vec<Event>> {
     let mut events = Vec::new();
-    read_events(reader, name, |event| {
+    read_events(reader, name, |SourceEvent { event, .. }| {
         if event.partition_id >= partition_count {
             return Err(UnknownPartition {
                 partition_id: event.partition_id,
@@ -86,7 +90,7 @@ pub(crate) fn collect(
 pub(crate) fn read_events(
     mut reader: impl BufRead,
     name: &str,
-    mut each: impl FnMut(Event) -> anyhow::Result<()>,
+    mut each: impl FnMut(SourceEvent) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut line = Vec::new();
     let mut line_number = 0u64;
@@ -107,13 +111,34 @@ pub(crate) fn read_events(
     }
 }
 
+/// An event of an input line, and its event type, if the line has one.
+#[derive(Debug)]
+pub(crate) struct SourceEvent {
+    pub(crate) event: Event,
+    /// The line's `type`: what event-type filters (`event-types`,
+    /// `skip-event-types`) compare.
+    pub(crate) event_type: Option<String>,
+}
+
+/// The key of an input line beside the wire form's: the event's type.
+#[derive(Deserialize)]
+struct TypeKey {
+    #[serde(rename = "type", default)]
+    event_type: Option<String>,
+}
+
 /// Decodes one line (with or without its `\n`): an event, `None` for a
 /// blank line, or an error saying why the line is not an event.
-fn parse_event(line: &[u8]) -> anyhow::Result<Option<Event>> {
+fn parse_event(line: &[u8]) -> anyhow::Result<Option<SourceEvent>> {
     let mut decoder = Decoder::new();
     decoder.push(line);
     match decoder.decode_eof() {
-        Ok(Some(FeedLine::Event(event))) => Ok(Some(event)),
+        Ok(Some(FeedLine::Event(event))) => {
+            // The line is a JSON object: the decoder said so.
+            let TypeKey { event_type } = serde_json::from_slice(line)
+                .map_err(|error| anyhow!("`type` must be a string: {error}"))?;
+            Ok(Some(SourceEvent { event, event_type }))
+        }
         Ok(Some(FeedLine::Checkpoint(cursor))) => Err(anyhow!(
             "a checkpoint (cursor {:?}), not an event",
             cursor.as_str()

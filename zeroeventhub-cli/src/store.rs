@@ -108,6 +108,7 @@ where
         start: StartFrom::First,
         page_size_hint: args.feed.page_size_hint,
         headers: args.feed.headers.clone().unwrap_or_default(),
+        event_types: args.feed.event_type_filter(),
         time_header: args.time_header.clone(),
         // The lag gauge only where someone reads it.
         lag_probe: args.metrics_addr.map(|_| LAG_PROBE),

@@ -131,10 +131,11 @@ async fn an_expired_lease_is_taken_over<DB: Backend>(pool: Pool<DB>) {
     assert!(claim(&store, 0, &lease("a", Duration::ZERO)).await);
     assert!(claim(&store, 0, &long("b")).await);
     // A short one expires after its time.
-    let short = lease("c", Duration::from_millis(50));
+    // Long enough that a loaded machine still claims again within it.
+    let short = lease("c", Duration::from_secs(1));
     assert!(claim(&store, 1, &short).await);
     assert!(!claim(&store, 1, &long("d")).await);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(claim(&store, 1, &long("d")).await);
     assert!(!claim(&store, 1, &short).await);
 }

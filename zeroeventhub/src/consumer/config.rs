@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Cursor, HeaderSelection};
+use crate::{Cursor, EventTypeFilter, HeaderSelection};
 
 /// How long a caught-up partition asks the producer to hold its request,
 /// unless configured otherwise.
@@ -51,6 +51,11 @@ pub struct ConsumerConfig {
     /// protocol: a handler that reads a header (to dispatch on a type, say)
     /// must ask for it here, or it gets none.
     pub headers: HeaderSelection,
+    /// Which events to ask for by type (`event-types` /
+    /// `skip-event-types`; all by default). A producer may ignore it, so
+    /// a handler that must not see other types checks them too. Events
+    /// filtered away still move the cursors forward.
+    pub event_types: EventTypeFilter,
     /// The header in which the producer sends each event's append time
     /// (RFC 3339, as zeroeventhub-sqlx's `EventLog::with_time_header`
     /// writes it), for the gauge `zeroeventhub_consumer_seconds_behind`
@@ -99,6 +104,13 @@ pub struct ConsumerConfig {
     /// partition is reported stuck (a `tracing` warning, repeated every
     /// this many attempts).
     pub stuck_after: u32,
+    /// Which version of the protocol to speak: version 1 (the default),
+    /// version 2 (FeedAPI) from its discovery on, or whichever the
+    /// producer speaks (discovered once at the start).
+    pub protocol: Protocol,
+    /// Version 2: when children of a split (method 1,
+    /// `startsAfterPartition`) start.
+    pub splits: SplitOrder,
 }
 
 impl ConsumerConfig {
@@ -115,6 +127,7 @@ impl ConsumerConfig {
             start_cursors: Vec::new(),
             page_size_hint: None,
             headers: HeaderSelection::None,
+            event_types: EventTypeFilter::All,
             time_header: None,
             lag_probe: None,
             long_poll: Some(DEFAULT_LONG_POLL),
@@ -126,8 +139,45 @@ impl ConsumerConfig {
             on_unauthorized: OnUnauthorized::Retry,
             until_caught_up: false,
             stuck_after: 5,
+            protocol: Protocol::Version1,
+            splits: SplitOrder::Ordered,
         }
     }
+}
+
+/// Which version of the protocol a [`Consumer`](super::Consumer) speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Version 1 (ZeroEventHub): the client's partition count, all
+    /// partitions for good.
+    #[default]
+    Version1,
+    /// Version 2 (FeedAPI): the partitions of the producer's discovery,
+    /// each with the discovery's token. When the token changes (409),
+    /// every worker stops after its page, the producer is discovered
+    /// again, and each partition goes on from its stored cursor. A closed
+    /// partition is consumed to its end (a page without events), then no
+    /// longer asked for. A split's children start as
+    /// [`SplitOrder`] says (method 1) or from the stored cursor of their
+    /// nearest listed ancestor (method 2, `cursorFromPartitions`).
+    Version2,
+    /// Version 2 when the producer answers the discovery, version 1 when
+    /// it answers 400; asked once, at the start.
+    Detect,
+}
+
+/// Version 2: when the children of a split by method 1
+/// (`startsAfterPartition`) start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SplitOrder {
+    /// Once their closed parent is finished, from `_first`: every event
+    /// of a key is applied in order across the split.
+    #[default]
+    Ordered,
+    /// At once, beside their parent: faster, but events of one key may be
+    /// applied out of order across the split.
+    Unordered,
 }
 
 /// Where a partition without a stored cursor starts.

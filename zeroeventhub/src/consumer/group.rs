@@ -30,8 +30,9 @@ use super::Member;
 /// What this process knows of its group.
 #[derive(Debug)]
 pub(crate) struct Group {
-    /// The partitions the group shares (those this process consumes).
-    partitions: u32,
+    /// The partitions the group shares (those this process consumes);
+    /// version 2 sets them anew at each discovery.
+    partitions: AtomicU32,
     /// How many of them this process holds now.
     held: AtomicU32,
     view: Mutex<View>,
@@ -51,13 +52,21 @@ impl Group {
     /// A group of one (until a heartbeat says more) sharing `partitions`.
     pub(crate) fn new(partitions: u32) -> Self {
         Group {
-            partitions,
+            partitions: AtomicU32::new(partitions),
             held: AtomicU32::new(0),
             view: Mutex::new(View {
                 members: 1,
                 fewest_held: 0,
             }),
             regrouped: Notify::new(),
+        }
+    }
+
+    /// Version 2: the group shares `partitions` partitions from now on
+    /// (those of the latest discovery that are not finished).
+    pub(crate) fn set_partitions(&self, partitions: u32) {
+        if self.partitions.swap(partitions, Ordering::AcqRel) != partitions {
+            self.regrouped.notify_waiters();
         }
     }
 
@@ -96,7 +105,8 @@ impl Group {
     /// `floor(N/K)` and `ceil(N/K)`.
     fn shares(&self) -> (u32, u32) {
         let members = self.view().members;
-        (self.partitions / members, self.partitions.div_ceil(members))
+        let partitions = self.partitions.load(Ordering::Acquire);
+        (partitions / members, partitions.div_ceil(members))
     }
 
     /// How many partitions this process may hold at most now.

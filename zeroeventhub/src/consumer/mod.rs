@@ -18,10 +18,14 @@ mod memory;
 mod polling;
 mod run;
 mod store;
+mod supervise;
 mod worker;
 
 pub use backoff::Backoff;
-pub use config::{ConsumerConfig, DEFAULT_LONG_POLL, OnHandlerError, OnUnauthorized, StartFrom};
+pub use config::{
+    ConsumerConfig, DEFAULT_LONG_POLL, OnHandlerError, OnUnauthorized, Protocol, SplitOrder,
+    StartFrom,
+};
 pub use memory::{LeaseLost, MemoryCursorStore, MemoryTransaction};
 pub use polling::Polling;
 pub use run::{Consumer, ConsumerError};

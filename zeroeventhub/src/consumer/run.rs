@@ -2,13 +2,9 @@
 
 use std::{future::Future, sync::Arc};
 
-use tokio::{sync::watch, task::JoinSet};
-use tracing::Instrument;
-
 use super::{
-    ConsumerConfig, CursorStore, Handler, Lease,
-    group::Group,
-    worker::{Shared, run_partition},
+    ConsumerConfig, CursorStore, Handler, Lease, Protocol, group::Group, supervise::Supervisor,
+    worker::Shared,
 };
 use crate::{
     ErrorChain,
@@ -50,7 +46,7 @@ use crate::{
 ///   and the process leaves the group.
 #[derive(Debug)]
 pub struct Consumer<S, H> {
-    shared: Arc<Shared<S, H>>,
+    pub(super) shared: Arc<Shared<S, H>>,
 }
 
 impl<S, H> Consumer<S, H>
@@ -97,78 +93,39 @@ where
     ///
     /// [`ConsumerError::Fetch`] when the producer refuses a request (4xx) or
     /// breaks the protocol; [`ConsumerError::InvalidPartition`] for a
-    /// configured partition outside `0..n`.
+    /// configured partition outside `0..n` (version 1);
+    /// [`ConsumerError::Discover`] when a version 2 producer's discovery
+    /// fails for good.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ConsumerError> {
         let config = &self.shared.config;
-        let count = self.shared.client.partition_count();
-        let partitions: Vec<u32> = if config.partitions.is_empty() {
-            (0..count).collect()
-        } else {
-            config.partitions.clone()
-        };
-        if let Some(&partition_id) = partitions.iter().find(|&&p| p >= count) {
-            return Err(ConsumerError::InvalidPartition {
-                partition_id,
-                partition_count: count,
-            });
-        }
-
+        let mut run = Supervisor::new(&self, shutdown);
         // Join the group before claiming, so that members that run already
         // make room for this one.
         self.heartbeat().await;
-        let mut heartbeats = tokio::time::interval(config.lease_ttl / 3);
-        heartbeats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        heartbeats.reset();
-
-        let (stop, stopped) = watch::channel(false);
-        let mut workers = JoinSet::new();
-        for partition_id in partitions {
-            let span = tracing::info_span!("zeh_consumer", consumer = %config.name, partition = partition_id);
-            workers.spawn(
-                run_partition(Arc::clone(&self.shared), partition_id, stopped.clone())
-                    .instrument(span),
-            );
-        }
-
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut stopping = false;
-        let mut result = Ok(());
-        loop {
-            tokio::select! {
-                _ = heartbeats.tick(), if !stopping => self.heartbeat().await,
-                () = &mut shutdown, if !stopping => {
-                    tracing::info!(consumer = %config.name, "shutting down after the pages in hand");
-                    stopping = true;
-                    let _ = stop.send(true);
+        let version_2 = match config.protocol {
+            Protocol::Version1 => false,
+            Protocol::Version2 => true,
+            Protocol::Detect => match run.discover().await {
+                Ok(Some(found)) => {
+                    run.discovered = Some(found);
+                    true
                 }
-                joined = workers.join_next() => match joined {
-                    None => break,
-                    Some(Ok(Ok(()))) => {}
-                    Some(Ok(Err(error))) => {
-                        if result.is_ok() {
-                            result = Err(error);
-                        }
-                        let _ = stop.send(true);
-                    }
-                    Some(Err(join_error)) => {
-                        if result.is_ok() {
-                            result = Err(ConsumerError::WorkerFailed(join_error.to_string()));
-                        }
-                        let _ = stop.send(true);
-                    }
-                },
-            }
-        }
-        let name = &config.name;
-        if let Err(error) = self.shared.store.leave(name, &self.shared.lease).await {
-            tracing::warn!(error = %ErrorChain(&error), "could not leave the group; the membership will lapse");
-        }
-        result
+                Ok(None) => return run.finish(Ok(())).await,
+                Err(error) if error.status() == Some(http::StatusCode::BAD_REQUEST) => false,
+                Err(error) => return run.finish(Err(ConsumerError::Discover { error })).await,
+            },
+        };
+        let result = if version_2 {
+            run.version_2().await
+        } else {
+            run.version_1().await
+        };
+        run.finish(result).await
     }
 
     /// Renews this process's membership of its group and takes in what the
     /// group looks like now.
-    async fn heartbeat(&self) {
+    pub(super) async fn heartbeat(&self) {
         let shared = &self.shared;
         match shared
             .store
@@ -215,4 +172,12 @@ pub enum ConsumerError {
     /// A worker task panicked (a bug in a handler or store).
     #[error("a partition worker failed: {0}")]
     WorkerFailed(String),
+    /// Version 2: the producer's discovery failed for good (a 4xx other
+    /// than 401/403, or a malformed document).
+    #[error("discovering the feed failed for good")]
+    Discover {
+        /// The client's error.
+        #[source]
+        error: client::Error,
+    },
 }

@@ -36,20 +36,56 @@ enum Applied {
 /// lease was last renewed.
 type Held = Option<(Cursor, Instant)>;
 
-/// Runs partition `partition_id` until `stop` turns true or a failure
-/// makes going on pointless; whichever way it ends, a lease it holds is
-/// released, so that another process can take over at once.
+/// What a worker consumes: a partition, and for version 2 the token to
+/// ask with, whether the partition is closed, and where it starts when no
+/// cursor is stored (a split's child).
+#[derive(Debug, Clone)]
+pub(crate) struct Assignment {
+    pub(crate) partition_id: u32,
+    pub(crate) token: Option<Arc<str>>,
+    pub(crate) closed: bool,
+    pub(crate) start: Option<Cursor>,
+}
+
+impl Assignment {
+    /// A version 1 partition.
+    pub(crate) fn version_1(partition_id: u32) -> Self {
+        Assignment {
+            partition_id,
+            token: None,
+            closed: false,
+            start: None,
+        }
+    }
+}
+
+/// How a worker ended, when not by an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Told to stop, or caught up with `until_caught_up`.
+    Stopped,
+    /// Version 2: its closed partition brought no more events; its last
+    /// checkpoint is stored.
+    Finished(u32),
+    /// Version 2: the producer answered 409, its token has changed.
+    TokenChanged,
+}
+
+/// Runs `assignment` until `stop` turns true or a failure makes going on
+/// pointless; whichever way it ends, a lease it holds is released, so
+/// that another process can take over at once.
 pub(crate) async fn run_partition<S, H>(
     shared: Arc<Shared<S, H>>,
-    partition_id: u32,
+    assignment: Assignment,
     mut stop: watch::Receiver<bool>,
-) -> Result<(), ConsumerError>
+) -> Result<Ended, ConsumerError>
 where
     S: CursorStore,
     H: Handler<S::Transaction>,
 {
+    let partition_id = assignment.partition_id;
     let mut held: Held = None;
-    let result = drive(&shared, partition_id, &mut stop, &mut held).await;
+    let result = drive(&shared, &assignment, &mut stop, &mut held).await;
     if held.is_some() {
         shared.group.lost();
         release(&shared, partition_id).await;
@@ -74,14 +110,15 @@ where
 /// The loop: hold the lease, fetch, apply and commit, repeat.
 async fn drive<S, H>(
     shared: &Shared<S, H>,
-    partition_id: u32,
+    assignment: &Assignment,
     stop: &mut watch::Receiver<bool>,
     held: &mut Held,
-) -> Result<(), ConsumerError>
+) -> Result<Ended, ConsumerError>
 where
     S: CursorStore,
     H: Handler<S::Transaction>,
 {
+    let partition_id = assignment.partition_id;
     let config = &shared.config;
     let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
     // Who held the lease when this worker last found it taken, to log a
@@ -126,7 +163,7 @@ where
                 }
                 continue;
             }
-            match claim(shared, partition_id).await {
+            match claim(shared, assignment).await {
                 Ok(Ok(cursor)) => {
                     if held.is_none() {
                         shared.group.claimed();
@@ -170,10 +207,13 @@ where
 
         // No page is in hand while it is being fetched: a shutdown does not
         // wait for a slow or stalled producer (nothing is applied yet).
-        let mut fetch = shared
-            .client
-            .fetch(std::slice::from_ref(&cursor))
-            .headers(requested_headers(config));
+        let fetch = match &assignment.token {
+            Some(token) => shared.client.fetch_partition(token, cursor.clone()),
+            None => shared.client.fetch(std::slice::from_ref(&cursor)),
+        };
+        let mut fetch = fetch
+            .headers(requested_headers(config))
+            .event_types(config.event_types.clone());
         if let Some(hint) = config.page_size_hint {
             fetch = fetch.page_size_hint(hint);
         }
@@ -196,6 +236,12 @@ where
         }
         let page = match fetched {
             Ok(page) => page,
+            Err(error) if error.is_token_changed() => {
+                tracing::info!(
+                    "the producer's token has changed (409); stopping to discover again"
+                );
+                return Ok(Ended::TokenChanged);
+            }
             Err(error) if retries(config, &error) => {
                 metrics::consumer_error("fetch");
                 let delay = backoff.next_delay_after(&error);
@@ -239,6 +285,10 @@ where
                     super::lag::seconds_behind(partition_id, &[], name);
                 }
             }
+            if assignment.closed {
+                tracing::info!(cursor = cursor.as_str(), "closed partition finished");
+                return Ok(Ended::Finished(partition_id));
+            }
             if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                 break;
             }
@@ -270,6 +320,9 @@ where
                 if !page.is_empty() {
                     newest_event = Some(asked);
                     polling.got_events();
+                } else if assignment.closed {
+                    tracing::info!("closed partition finished");
+                    return Ok(Ended::Finished(partition_id));
                 } else if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                     break;
                 }
@@ -301,7 +354,7 @@ where
             }
         }
     }
-    Ok(())
+    Ok(Ended::Stopped)
 }
 
 /// The headers to ask for: the configured ones, and the time header.
@@ -320,7 +373,7 @@ fn requested_headers(config: &ConsumerConfig) -> HeaderSelection {
 /// Whether a failed fetch is tried again: transient failures, a failed
 /// request hook (a token service that is down for a moment), and 401/403
 /// unless the configuration says to stop on them.
-fn retries(config: &ConsumerConfig, error: &client::Error) -> bool {
+pub(super) fn retries(config: &ConsumerConfig, error: &client::Error) -> bool {
     let unauthorized = error
         .status()
         .is_some_and(|status| status.as_u16() == 401 || status.as_u16() == 403);
@@ -339,11 +392,12 @@ fn retries(config: &ConsumerConfig, error: &client::Error) -> bool {
 /// Going on from the cursor held in memory would apply those events again.
 async fn claim<S, H>(
     shared: &Shared<S, H>,
-    partition_id: u32,
+    assignment: &Assignment,
 ) -> Result<Result<Cursor, Holder>, S::Error>
 where
     S: CursorStore,
 {
+    let partition_id = assignment.partition_id;
     let name = &shared.config.name;
     match shared
         .store
@@ -361,12 +415,14 @@ where
             .rfind(|cursor| cursor.partition_id() == partition_id)
             .cloned()
     };
-    Ok(Ok(stored.or_else(given).unwrap_or_else(|| {
-        match config.start {
+    let split_start = || assignment.start.clone();
+    Ok(Ok(stored
+        .or_else(given)
+        .or_else(split_start)
+        .unwrap_or_else(|| match config.start {
             StartFrom::First => Cursor::first(partition_id),
             StartFrom::Last => Cursor::last(partition_id),
-        }
-    })))
+        })))
 }
 
 /// The other process that holds a lease, and for how long.

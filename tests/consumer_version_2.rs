@@ -1,0 +1,299 @@
+//! The consumer runtime on version 2 (FeedAPI), against `MemoryLog` behind
+//! the axum route on a real socket, into the in-memory cursor store:
+//! discovery, a token change mid-run, closed partitions finished and no
+//! longer asked for, splits in order and out of order, a child starting
+//! from its ancestor's cursor, and version detection.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{extract::Request, middleware::Next, response::Response};
+use futures_util::Stream;
+use zeroeventhub::{
+    BoxError, Event, FeedLine, FeedRequest,
+    client::Client,
+    consumer::{
+        Consumer, ConsumerConfig, Handler, MemoryCursorStore, MemoryTransaction, Protocol,
+        SplitOrder,
+    },
+    server::{DataReader, MemoryLog, ReadError},
+    v2::{Discovery, PartitionInfo},
+};
+use zeroeventhub_axum::{Feed, TEST_FEED_PATH, TestFeed, feed_router};
+
+const NAME: &str = "v2-test";
+/// Only so that a broken test fails instead of hanging.
+const NO_HANG: Duration = Duration::from_secs(20);
+
+/// Keeps (partition, n) of each event.
+#[derive(Default, Clone)]
+struct Numbers;
+
+fn number(event: &Event) -> Result<(u32, u64), BoxError> {
+    let data: serde_json::Value = event.data_as()?;
+    Ok((event.partition_id, data["n"].as_u64().ok_or("no n")?))
+}
+
+impl Handler<MemoryTransaction<(u32, u64)>> for Numbers {
+    async fn handle(
+        &self,
+        transaction: &mut MemoryTransaction<(u32, u64)>,
+        event: &Event,
+    ) -> Result<(), BoxError> {
+        transaction.push(number(event)?);
+        Ok(())
+    }
+}
+
+fn append(log: &MemoryLog, partition: u32, ns: std::ops::Range<u64>) {
+    for n in ns {
+        log.append(Event::from_data(partition, &serde_json::json!({ "n": n })).unwrap())
+            .unwrap();
+    }
+}
+
+fn config(protocol: Protocol) -> ConsumerConfig {
+    ConsumerConfig {
+        protocol,
+        page_size_hint: Some(3),
+        poll_interval: Duration::from_millis(10),
+        long_poll: Some(Duration::from_secs(1)),
+        lease_ttl: Duration::from_secs(3),
+        ..ConsumerConfig::new(NAME)
+    }
+}
+
+/// Requests per partition of version 2 (`partition=P`), counted by a layer.
+#[derive(Clone, Default)]
+struct Requests(Arc<Mutex<BTreeMap<u32, usize>>>);
+
+impl Requests {
+    fn of(&self, partition: u32) -> usize {
+        self.0.lock().unwrap().get(&partition).copied().unwrap_or(0)
+    }
+}
+
+fn serve_counted<R: DataReader>(feed: Feed<R>) -> (TestFeed, Requests) {
+    let requests = Requests::default();
+    let counter = requests.clone();
+    let router = feed_router(TEST_FEED_PATH, feed).layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let counter = counter.clone();
+            async move {
+                let partition = request.uri().query().and_then(|query| {
+                    query
+                        .split('&')
+                        .find_map(|pair| pair.strip_prefix("partition="))
+                        .and_then(|value| value.parse::<u32>().ok())
+                });
+                if let Some(partition) = partition {
+                    *counter.0.lock().unwrap().entry(partition).or_default() += 1;
+                }
+                let response: Response = next.run(request).await;
+                response
+            }
+        },
+    ));
+    (TestFeed::serve_router(router), requests)
+}
+
+fn url(server: &TestFeed) -> String {
+    server.url_of(TEST_FEED_PATH)
+}
+
+async fn run_until_caught_up(
+    url: &str,
+    store: &MemoryCursorStore<(u32, u64)>,
+    config: ConsumerConfig,
+) {
+    let client = Client::new(url, 0).unwrap();
+    let config = ConsumerConfig {
+        until_caught_up: true,
+        ..config
+    };
+    let consumer = Consumer::new(client, store.clone(), Numbers, config);
+    tokio::time::timeout(NO_HANG, consumer.run(std::future::pending()))
+        .await
+        .expect("caught up in time")
+        .expect("the consumer succeeds");
+}
+
+/// Waits until `store` holds `count` events.
+async fn committed(store: &MemoryCursorStore<(u32, u64)>, count: usize) -> Vec<(u32, u64)> {
+    let deadline = tokio::time::Instant::now() + NO_HANG;
+    loop {
+        let now = store.committed();
+        if now.len() >= count {
+            return now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "only {now:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn of(values: &[(u32, u64)], partition: u32) -> Vec<u64> {
+    values
+        .iter()
+        .filter(|(p, _)| *p == partition)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_version_2_feed_is_consumed_once_from_its_discovery_and_detected() {
+    let log = MemoryLog::new(2);
+    append(&log, 0, 0..7);
+    append(&log, 1, 0..4);
+    let (server, _) = serve_counted(Feed::from(log.clone()));
+    let store = MemoryCursorStore::new();
+    run_until_caught_up(&url(&server), &store, config(Protocol::Version2)).await;
+    let all = store.committed();
+    assert_eq!(of(&all, 0), (0..7).collect::<Vec<_>>());
+    assert_eq!(of(&all, 1), (0..4).collect::<Vec<_>>());
+    // Detect picks version 2 too, and resumes from the stored cursors.
+    append(&log, 1, 4..6);
+    run_until_caught_up(&url(&server), &store, config(Protocol::Detect)).await;
+    assert_eq!(of(&store.committed(), 1), (0..6).collect::<Vec<_>>());
+    assert_eq!(store.committed().len(), 13, "nothing applied twice");
+}
+
+#[tokio::test]
+async fn a_split_mid_run_changes_the_token_and_children_follow_their_finished_parent() {
+    let log = MemoryLog::new(2);
+    append(&log, 0, 0..5);
+    let (server, requests) = serve_counted(Feed::from(log.clone()));
+    let store = MemoryCursorStore::new();
+    let client = Client::new(&url(&server), 0).unwrap();
+    let consumer = Consumer::new(client, store.clone(), Numbers, config(Protocol::Version2));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    committed(&store, 5).await;
+
+    // Events the parent gets just before it closes, then the split.
+    append(&log, 0, 5..8);
+    let children = log.split(0, 2).unwrap();
+    assert_eq!(children, [2, 3]);
+    append(&log, 2, 100..103);
+    append(&log, 3, 200..202);
+    append(&log, 1, 0..2);
+    let all = committed(&store, 15).await;
+
+    // Exactly once, and each child after every event of its parent.
+    assert_eq!(of(&all, 0), (0..8).collect::<Vec<_>>());
+    assert_eq!(of(&all, 2), [100, 101, 102]);
+    assert_eq!(of(&all, 3), [200, 201]);
+    assert_eq!(of(&all, 1), [0, 1]);
+    let last_of_parent = all.iter().rposition(|(p, _)| *p == 0).unwrap();
+    let first_of_child = all.iter().position(|(p, _)| *p == 2 || *p == 3).unwrap();
+    assert!(last_of_parent < first_of_child, "{all:?}");
+
+    // The closed parent is finished: it is asked no more.
+    let asked = requests.of(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(requests.of(0), asked, "a finished partition is not polled");
+    stop.send(()).unwrap();
+    tokio::time::timeout(NO_HANG, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.committed().len(), 15);
+}
+
+#[tokio::test]
+async fn unordered_children_start_without_waiting_for_their_parent() {
+    let log = MemoryLog::new(1);
+    append(&log, 0, 0..4);
+    log.split(0, 1).unwrap();
+    append(&log, 1, 10..12);
+    let (server, _) = serve_counted(Feed::from(log.clone()));
+    let store = MemoryCursorStore::new();
+    let config = ConsumerConfig {
+        splits: SplitOrder::Unordered,
+        ..config(Protocol::Version2)
+    };
+    run_until_caught_up(&url(&server), &store, config).await;
+    let all = store.committed();
+    assert_eq!(of(&all, 0), [0, 1, 2, 3]);
+    assert_eq!(of(&all, 1), [10, 11]);
+}
+
+/// A reader whose discovery a test sets: `MemoryLog`'s events under a
+/// partition list of the test's choice (here a split by method 2).
+struct Listed {
+    log: MemoryLog,
+    discovery: Mutex<Discovery>,
+}
+
+impl DataReader for Listed {
+    type Data = Box<serde_json::value::RawValue>;
+
+    fn read(
+        &self,
+        request: FeedRequest,
+    ) -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static {
+        self.log.read(request)
+    }
+
+    fn discovery(&self) -> Option<Discovery> {
+        Some(self.discovery.lock().unwrap().clone())
+    }
+}
+
+#[tokio::test]
+async fn a_method_2_child_starts_from_its_ancestors_stored_cursor() {
+    let log = MemoryLog::new(2);
+    append(&log, 0, 0..3);
+    // The child's history holds the parent's three events, then two new.
+    append(&log, 1, 0..5);
+    let listed = Arc::new(Listed {
+        log,
+        discovery: Mutex::new(Discovery {
+            token: "before".into(),
+            exactly_once: true,
+            partitions: vec![PartitionInfo::open(0)],
+        }),
+    });
+    let (server, _) = serve_counted(Feed::new(Shared(Arc::clone(&listed)), 2));
+    let store = MemoryCursorStore::new();
+    run_until_caught_up(&url(&server), &store, config(Protocol::Version2)).await;
+    assert_eq!(store.committed(), [(0, 0), (0, 1), (0, 2)]);
+
+    // The parent disappears; its child lists it as its ancestor.
+    let mut child = PartitionInfo::open(1);
+    child.cursor_from_partitions = vec![7, 0];
+    *listed.discovery.lock().unwrap() = Discovery {
+        token: "after".into(),
+        exactly_once: true,
+        partitions: vec![child],
+    };
+    run_until_caught_up(&url(&server), &store, config(Protocol::Version2)).await;
+    assert_eq!(
+        of(&store.committed(), 1),
+        [3, 4],
+        "from the parent's cursor 3"
+    );
+}
+
+/// A shared [`Listed`], so the test can change its discovery while it is served.
+struct Shared(Arc<Listed>);
+
+impl DataReader for Shared {
+    type Data = Box<serde_json::value::RawValue>;
+
+    fn read(
+        &self,
+        request: FeedRequest,
+    ) -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static {
+        self.0.read(request)
+    }
+
+    fn discovery(&self) -> Option<Discovery> {
+        self.0.discovery()
+    }
+}
