@@ -1,10 +1,7 @@
 //! The consumer runtime on the core's in-memory cursor store, against the
 //! axum producer on a real socket: no database, as a user tests a handler.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use zeroeventhub::{
     BoxError, Cursor, Event,
@@ -17,38 +14,13 @@ use zeroeventhub::{
 };
 use zeroeventhub_axum::TestFeed;
 
+mod support;
+
+use support::{Numbers, number};
+
 const NAME: &str = "memory-test";
 /// Only so that a broken test fails instead of hanging.
 const NO_HANG: Duration = Duration::from_secs(20);
-
-/// Keeps (partition, n) of each event; remembers what was printed after
-/// each commit.
-#[derive(Default, Clone)]
-struct Numbers {
-    after_commit: Arc<Mutex<Vec<(u32, u64)>>>,
-}
-
-fn number(event: &Event) -> Result<(u32, u64), BoxError> {
-    let data: serde_json::Value = event.data_as()?;
-    let n = data["n"].as_u64().ok_or("no n")?;
-    Ok((event.partition_id, n))
-}
-
-impl Handler<MemoryTransaction<(u32, u64)>> for Numbers {
-    async fn handle(
-        &self,
-        transaction: &mut MemoryTransaction<(u32, u64)>,
-        event: &Event,
-    ) -> Result<(), BoxError> {
-        transaction.push(number(event)?);
-        Ok(())
-    }
-
-    fn committed(&self, events: &[Event]) {
-        let mut after = self.after_commit.lock().unwrap();
-        after.extend(events.iter().map(|event| number(event).unwrap()));
-    }
-}
 
 fn log_of(partitions: u32, per_partition: u64) -> MemoryLog {
     let log = MemoryLog::new(partitions);

@@ -13,40 +13,21 @@ use std::{
 use axum::{extract::Request, middleware::Next, response::Response};
 use futures_util::Stream;
 use zeroeventhub::{
-    BoxError, Event, FeedLine, FeedRequest,
+    Event, FeedLine, FeedRequest,
     client::Client,
-    consumer::{
-        Consumer, ConsumerConfig, Handler, MemoryCursorStore, MemoryTransaction, Protocol,
-        SplitOrder,
-    },
+    consumer::{Consumer, ConsumerConfig, MemoryCursorStore, Protocol, SplitOrder},
     server::{DataReader, MemoryLog, ReadError},
     v2::{Discovery, PartitionInfo},
 };
 use zeroeventhub_axum::{Feed, TEST_FEED_PATH, TestFeed, feed_router};
 
+mod support;
+
+use support::Numbers;
+
 const NAME: &str = "v2-test";
 /// Only so that a broken test fails instead of hanging.
 const NO_HANG: Duration = Duration::from_secs(20);
-
-/// Keeps (partition, n) of each event.
-#[derive(Default, Clone)]
-struct Numbers;
-
-fn number(event: &Event) -> Result<(u32, u64), BoxError> {
-    let data: serde_json::Value = event.data_as()?;
-    Ok((event.partition_id, data["n"].as_u64().ok_or("no n")?))
-}
-
-impl Handler<MemoryTransaction<(u32, u64)>> for Numbers {
-    async fn handle(
-        &self,
-        transaction: &mut MemoryTransaction<(u32, u64)>,
-        event: &Event,
-    ) -> Result<(), BoxError> {
-        transaction.push(number(event)?);
-        Ok(())
-    }
-}
 
 fn append(log: &MemoryLog, partition: u32, ns: std::ops::Range<u64>) {
     for n in ns {
@@ -114,7 +95,7 @@ async fn run_until_caught_up(
         until_caught_up: true,
         ..config
     };
-    let consumer = Consumer::new(client, store.clone(), Numbers, config);
+    let consumer = Consumer::new(client, store.clone(), Numbers::default(), config);
     tokio::time::timeout(NO_HANG, consumer.run(std::future::pending()))
         .await
         .expect("caught up in time")
@@ -167,7 +148,12 @@ async fn a_split_mid_run_changes_the_token_and_children_follow_their_finished_pa
     let (server, requests) = serve_counted(Feed::from(log.clone()));
     let store = MemoryCursorStore::new();
     let client = Client::new(&url(&server), 0).unwrap();
-    let consumer = Consumer::new(client, store.clone(), Numbers, config(Protocol::Version2));
+    let consumer = Consumer::new(
+        client,
+        store.clone(),
+        Numbers::default(),
+        config(Protocol::Version2),
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(consumer.run(async move {
         let _ = stopped.await;

@@ -9,9 +9,12 @@
 #![allow(dead_code)]
 
 use serde_json::json;
+use std::sync::{Arc, Mutex};
+
 use zeroeventhub::{
-    Cursor, Event, FeedLine, FeedRequest,
+    BoxError, Cursor, Event, FeedLine, FeedRequest,
     client::Client,
+    consumer::{Handler, MemoryTransaction},
     server::{DataReader, MemoryLog, ReadError},
 };
 use zeroeventhub_axum::TestFeed;
@@ -31,6 +34,35 @@ impl DataReader for Version1Only {
         request: FeedRequest,
     ) -> impl futures_util::Stream<Item = Result<FeedLine, ReadError>> + Send + 'static {
         self.0.read(request)
+    }
+}
+
+/// Keeps (partition, n) of each event; remembers what was printed after
+/// each commit.
+#[derive(Default, Clone)]
+pub(crate) struct Numbers {
+    pub(crate) after_commit: Arc<Mutex<Vec<(u32, u64)>>>,
+}
+
+pub(crate) fn number(event: &Event) -> Result<(u32, u64), BoxError> {
+    let data: serde_json::Value = event.data_as()?;
+    let n = data["n"].as_u64().ok_or("no n")?;
+    Ok((event.partition_id, n))
+}
+
+impl Handler<MemoryTransaction<(u32, u64)>> for Numbers {
+    async fn handle(
+        &self,
+        transaction: &mut MemoryTransaction<(u32, u64)>,
+        event: &Event,
+    ) -> Result<(), BoxError> {
+        transaction.push(number(event)?);
+        Ok(())
+    }
+
+    fn committed(&self, events: &[Event]) {
+        let mut after = self.after_commit.lock().unwrap();
+        after.extend(events.iter().map(|event| number(event).unwrap()));
     }
 }
 
