@@ -11,6 +11,9 @@
 //!   long-polling, from an append's commit to the consumers holding the
 //!   event (against polling), and what waiting consumers cost an idle
 //!   producer;
+//! - `bench soak`: W3's tailing load and following consumers against one
+//!   producer for minutes, sampling its memory, open descriptors and
+//!   latency, to show them flat;
 //! - `bench` alone: the orchestrator that starts the others, measures them
 //!   and prints the table (see `BENCHMARKS.md` at the repository root).
 //!

@@ -64,6 +64,36 @@ impl Proc {
         Ok(ticks as f64 / clock_ticks_per_second())
     }
 
+    /// User + system CPU seconds used so far by the whole process, the
+    /// threads that have exited included (`/proc/PID/stat`, in clock
+    /// ticks: usually 10 ms). Coarser than [`cpu_seconds`](Proc::cpu_seconds),
+    /// but it never goes down when a thread ends: the figure to take
+    /// differences of over a long run, in which a pool's threads may come
+    /// and go.
+    ///
+    /// # Errors
+    ///
+    /// Fails when `/proc/PID/stat` cannot be read or parsed.
+    pub fn total_cpu_seconds(self) -> io::Result<f64> {
+        self.cpu_seconds_in_ticks()
+    }
+
+    /// The file descriptors the process holds open: the entries of
+    /// `/proc/PID/fd` (sockets, files, pipes, epoll and event fds).
+    ///
+    /// # Errors
+    ///
+    /// Fails when the directory cannot be read (the process is gone, or
+    /// belongs to another user).
+    pub fn open_fds(self) -> io::Result<usize> {
+        let mut count = 0;
+        for entry in fs::read_dir(self.file("fd"))? {
+            entry?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Peak resident set size in KiB (`VmHWM`).
     ///
     /// # Errors
@@ -133,6 +163,44 @@ fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
+/// The whole machine's CPU time so far, from the first line of
+/// `/proc/stat`: the seconds the cores ran processes (user, nice and
+/// system time, as processes' own `utime` and `stime` count it) and all
+/// seconds, summed over the cores (in clock ticks). Interrupt time is
+/// left out of the first: the kernel counts it apart from any process
+/// (on loopback, much of it is the benchmark's own network traffic).
+/// Between two readings, the first difference less that of some processes
+/// is what the others ran.
+///
+/// # Errors
+///
+/// Fails when `/proc/stat` cannot be read or parsed.
+pub fn machine_cpu_seconds() -> io::Result<(f64, f64)> {
+    let stat = fs::read_to_string("/proc/stat")?;
+    let (busy, all) = parse_machine_ticks(&stat)
+        .ok_or_else(|| io::Error::other("unexpected first line in /proc/stat"))?;
+    let ticks_per_second = clock_ticks_per_second();
+    Ok((
+        busy as f64 / ticks_per_second,
+        all as f64 / ticks_per_second,
+    ))
+}
+
+/// Process and all ticks of the `cpu` line of `/proc/stat`: `user nice
+/// system idle iowait irq softirq steal` (guest time is already in user).
+fn parse_machine_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let all: u64 = ticks.iter().sum();
+    let processes = ticks.iter().take(3).sum();
+    (ticks.len() >= 4).then_some((processes, all))
+}
+
 /// CPU seconds the calling thread has run, in nanoseconds' precision
 /// (`/proc/thread-self/schedstat`); `None` where the kernel lacks it.
 pub fn thread_cpu_seconds() -> Option<f64> {
@@ -180,6 +248,15 @@ mod tests {
     }
 
     #[test]
+    fn machine_ticks_of_processes_leave_out_idle_and_interrupts() {
+        let stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n";
+        assert_eq!(parse_machine_ticks(stat), Some((155, 1181)));
+        assert_eq!(parse_machine_ticks("intr 1 2 3"), None);
+        let (busy, all) = machine_cpu_seconds().unwrap();
+        assert!(all > 0.0 && busy <= all);
+    }
+
+    #[test]
     fn own_process_can_be_read() {
         // Some work, then a sleep: the kernel updates a thread's run time
         // when it leaves the CPU (or at the next scheduler tick).
@@ -190,6 +267,11 @@ mod tests {
         Proc::Current.cpu_seconds_in_ticks().unwrap();
         assert!(Proc::Current.peak_rss_kib().unwrap() > 0);
         assert!(Proc::Current.rss_kib().unwrap() > 0);
+        assert!(Proc::Current.total_cpu_seconds().unwrap() >= 0.0);
+        // At least stdout, stderr and the directory being read (other
+        // tests of this process open and close files meanwhile: no exact
+        // count).
+        assert!(Proc::Current.open_fds().unwrap() >= 3);
         assert!(thread_cpu_seconds().is_none_or(|seconds| seconds > 0.0));
     }
 }

@@ -1,5 +1,7 @@
 //! The suite in `--quick` mode, as CI runs it: it must work end to end and
-//! print every workload. No assertion on any figure.
+//! print every workload. No assertion on any figure. Then `bench soak` for
+//! a few seconds on each log: a row per second, every event delivered to
+//! every consumer exactly once.
 //!
 //! The follow workload with `zeh` runs only when `zeh` was built beside
 //! `bench` (`cargo test --workspace` builds it); otherwise it is skipped.
@@ -93,4 +95,89 @@ fn quick_suite_runs_every_workload() {
         stdout.contains("bench load"),
         "W3 did not use bench load:\n{stdout}"
     );
+}
+
+/// `bench soak` for 3 s, sampled every second: what a user checks is that
+/// it prints its rows and summary, and that nothing was lost or
+/// duplicated (the command itself fails otherwise).
+fn soak(log: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "soak",
+            "--duration",
+            "3s",
+            "--sample-every",
+            "1",
+            "--consumers",
+            "5",
+            "--rate",
+            "50",
+            "--connections",
+            "2",
+            "--log",
+            log,
+        ])
+        .output()
+        .expect("the bench binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench soak --log {log} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains("| time | RSS MiB | fds |"),
+        "no table in:\n{stdout}"
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("| 0:0"))
+        .collect();
+    assert_eq!(rows.len(), 3, "rows of one second each in:\n{stdout}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("bench: soak: 0:0"))
+            .count(),
+        3,
+        "a progress line per sample in:\n{stderr}"
+    );
+    let delivered = stdout
+        .lines()
+        .find(|line| line.starts_with("- delivered: "))
+        .unwrap_or_else(|| panic!("no delivered line in:\n{stdout}"));
+    assert!(
+        delivered.ends_with("lost 0, duplicated 0, failed requests 0"),
+        "{delivered}"
+    );
+    // Every event appended (up to 150: 3 s at 50/s; fewer if the
+    // appends fall behind) reached each of the 5 consumers.
+    let counts: Vec<u64> = delivered["- delivered: ".len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|word| !word.is_empty())
+        .take(4)
+        .map(|number| number.parse().unwrap())
+        .collect();
+    let [receipts, due, events, consumers] = counts[..] else {
+        panic!("{delivered}");
+    };
+    assert_eq!((receipts, consumers), (due, 5), "{delivered}");
+    assert!(
+        events > 0 && events <= 150 && receipts == events * 5,
+        "{delivered}"
+    );
+    for figure in ["- producer RSS: first ", "- producer open fds: first "] {
+        assert!(stdout.contains(figure), "no {figure:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn soak_on_the_in_memory_log() {
+    soak("memory");
+}
+
+#[test]
+fn soak_on_a_sqlite_log() {
+    soak("sqlite");
 }

@@ -53,7 +53,7 @@ const RAMP_TIMEOUT: Duration = Duration::from_secs(120);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The wait every long-polling request asks for (the consumer runtime's
 /// default).
-const LONG_POLL: Duration = Duration::from_secs(20);
+pub(crate) const LONG_POLL: Duration = Duration::from_secs(20);
 
 /// Who appends the events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -126,10 +126,21 @@ pub(crate) async fn ramp_up(
     events: u64,
     asking: Asking,
 ) -> anyhow::Result<Consumers> {
-    let client = Client::builder(url, 1)
+    let consumers = Consumers::new(consumer_client(url, count)?, count, events, asking);
+    start_all(consumers, url).await
+}
+
+/// The client that `count` consumers of `url` share.
+pub(crate) fn consumer_client(url: &str, count: usize) -> anyhow::Result<Client> {
+    Ok(Client::builder(url, 1)
         .http_client(http_client(count)?)
-        .build()?;
-    let mut consumers = Consumers::new(client, count, events, asking);
+        .build()?)
+}
+
+/// Starts every consumer there is room for, of the feed at `url`, as
+/// [`ramp_up`] does.
+pub(crate) async fn start_all(mut consumers: Consumers, url: &str) -> anyhow::Result<Consumers> {
+    let (count, asking) = (consumers.capacity(), consumers.asking());
     let waiting_url = format!("{}{WAITING_PATH}", base_url(url)?);
     let probe = reqwest::Client::new();
     let deadline = Instant::now() + RAMP_TIMEOUT;
@@ -284,7 +295,7 @@ impl Latencies {
 }
 
 /// Appends the workload's events, one per call.
-enum Appender {
+pub(crate) enum Appender {
     /// Through the server's append route.
     Server {
         http: reqwest::Client,
@@ -297,7 +308,11 @@ enum Appender {
 impl Appender {
     /// The appender; made on the thread where it appends, so that its
     /// connections belong to that thread's runtime.
-    async fn new(append_via: AppendVia, url: String, db: Option<Db>) -> anyhow::Result<Appender> {
+    pub(crate) async fn new(
+        append_via: AppendVia,
+        url: String,
+        db: Option<Db>,
+    ) -> anyhow::Result<Appender> {
         let route = |publish: bool| -> anyhow::Result<Appender> {
             let base = base_url(&url)?;
             Ok(Appender::Server {
@@ -320,7 +335,7 @@ impl Appender {
 
     /// Appends the event `seq` and returns the clock right after its
     /// commit (ns since the epoch).
-    async fn append(&self, seq: u64) -> anyhow::Result<u64> {
+    pub(crate) async fn append(&self, seq: u64) -> anyhow::Result<u64> {
         match self {
             Appender::Server { http, url } => {
                 let response = http

@@ -14,12 +14,17 @@
 //! the Python reference and our figures are printed as ratios against it. One binary,
 //! so that `cargo run` always rebuilds every part of the suite. See
 //! `BENCHMARKS.md` at the repository root.
+//!
+//! `bench soak [--duration 10m]` is the long run beside the suite: W3's
+//! tailing load and following consumers against one producer for the
+//! duration, the producer's RSS, open fds and latency sampled as it goes.
 // A benchmark binary: printing its report and figures is its interface.
 #![allow(clippy::print_stdout)]
 
 mod client;
 mod dedicated;
 mod fd_limit;
+mod http1;
 mod idle_client;
 mod latency_client;
 mod latency_server;
@@ -30,6 +35,7 @@ mod procs;
 mod python;
 mod report;
 mod server;
+mod soak;
 mod sql_consume;
 mod sql_db;
 mod sql_server;
@@ -76,6 +82,11 @@ enum Part {
     Probe(client::ProbeArgs),
     /// W3's load generator for machines without wrk: prints JSON.
     Load(load_gen::LoadArgs),
+    /// A long run of W3's tailing load and following consumers against
+    /// `latency-server`: samples the producer's RSS, open fds, CPU and the
+    /// commit-to-consumer latency every interval; prints a Markdown table
+    /// and a summary, and fails when an event is lost or duplicated.
+    Soak(soak::SoakArgs),
     /// The serde_json ceiling alone (e.g. under `valgrind --tool=callgrind`): prints JSON.
     Ceiling {
         /// The feed's length.
@@ -101,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         Some(Part::IdleClient(args)) => idle_client::run(&args),
         Some(Part::Probe(args)) => client::run_probe(&args),
         Some(Part::Load(args)) => load_gen::run(&args),
+        Some(Part::Soak(args)) => soak::run(&args),
         Some(Part::Ceiling { events, repeat }) => {
             let figures = zeroeventhub_bench::ceiling::measure(events, repeat)?;
             println!("{}", serde_json::to_string(&figures)?);

@@ -460,7 +460,7 @@ fn seconds(value: f64) -> String {
 }
 
 /// A rate with about three significant digits: `952k`, `10.4k`, `1.05M`, `276`.
-fn rate(value: f64) -> String {
+pub(crate) fn rate(value: f64) -> String {
     match value {
         v if v >= 1e6 => format!("{:.2}M", v / 1e6),
         v if v >= 1e5 => format!("{:.0}k", v / 1e3),
@@ -469,7 +469,7 @@ fn rate(value: f64) -> String {
     }
 }
 
-fn number(value: f64) -> String {
+pub(crate) fn number(value: f64) -> String {
     match value {
         v if v < 10.0 => format!("{v:.2}"),
         v if v < 100.0 => format!("{v:.1}"),
@@ -477,7 +477,7 @@ fn number(value: f64) -> String {
     }
 }
 
-fn mib(kib: u64) -> String {
+pub(crate) fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
 }
 

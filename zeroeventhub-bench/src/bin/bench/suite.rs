@@ -211,8 +211,9 @@ fn or_default(given: &[usize], quick: bool, quick_default: &[usize], full: &[usi
     }
 }
 
-fn print_setup(suite: &Suite, args: &SuiteArgs, workloads: &[Workload]) {
-    let s = &suite.settings;
+/// The machine, the build's profile and the load average now, as the
+/// first line of a report's setup: `- machine: ...`.
+pub(crate) fn machine_line() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -228,15 +229,24 @@ fn print_setup(suite: &Suite, args: &SuiteArgs, workloads: &[Workload]) {
     } else {
         "release build"
     };
+    format!(
+        "- machine: {cpu}, {cores} cores, loopback; {profile}; load average at the start {}",
+        load_average()
+    )
+}
+
+/// The 1-, 5- and 15-minute load averages of `/proc/loadavg`.
+pub(crate) fn load_average() -> String {
     let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load
-        .split_whitespace()
+    load.split_whitespace()
         .take(3)
         .collect::<Vec<_>>()
-        .join(" ");
-    println!(
-        "- machine: {cpu}, {cores} cores, loopback; {profile}; load average at the start {load}"
-    );
+        .join(" ")
+}
+
+fn print_setup(suite: &Suite, args: &SuiteArgs, workloads: &[Workload]) {
+    let s = &suite.settings;
+    println!("{}", machine_line());
     println!(
         "- feed: {} events (each followed by its checkpoint), 1 partition; W2/W3 pages of 100",
         s.events

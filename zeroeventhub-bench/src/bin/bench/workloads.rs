@@ -7,7 +7,7 @@ mod latency;
 mod sql;
 
 pub(crate) use latency::{Case, IdleCase, LatencyCase};
-pub(crate) use sql::FOLLOW_PAGE;
+pub(crate) use sql::{FOLLOW_PAGE, temp_dir};
 
 use std::{path::PathBuf, process::Command};
 

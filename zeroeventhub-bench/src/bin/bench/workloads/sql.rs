@@ -24,7 +24,7 @@ use crate::{
 pub(crate) const FOLLOW_PAGE: u64 = 1_000;
 
 /// A fresh temporary directory for the workload's SQLite files.
-pub(super) fn temp_dir() -> anyhow::Result<TempDir> {
+pub(crate) fn temp_dir() -> anyhow::Result<TempDir> {
     tempfile::Builder::new()
         .prefix("zeh-bench-")
         .tempdir()
