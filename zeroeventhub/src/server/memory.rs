@@ -107,7 +107,6 @@ impl MemoryLog {
         self
     }
 
-    /// The number of partitions.
     /// The number of partitions (split ones included).
     pub fn partition_count(&self) -> u32 {
         self.read_lock().partitions.len() as u32
