@@ -283,3 +283,46 @@ impl DataReader for Shared {
         self.0.discovery()
     }
 }
+
+#[tokio::test]
+async fn a_filtered_batch_consumer_reads_past_pages_the_filter_emptied() {
+    // Ten events the filter drops, then one it keeps: with pages of 3,
+    // the first pages move the cursor without an event.
+    let log = MemoryLog::new(1);
+    for n in 0..10 {
+        log.append_typed(
+            Event::from_data(0, &serde_json::json!({ "n": n })).unwrap(),
+            "noise",
+        )
+        .unwrap();
+    }
+    log.append_typed(
+        Event::from_data(0, &serde_json::json!({ "n": 10 })).unwrap(),
+        "wanted",
+    )
+    .unwrap();
+    let (server, _) = serve_counted(Feed::from(log));
+    let store = MemoryCursorStore::new();
+    for protocol in [Protocol::Version1, Protocol::Version2] {
+        let config = ConsumerConfig {
+            event_types: zeroeventhub::EventTypeFilter::only(["wanted"]),
+            name: format!("filtered-{protocol:?}"),
+            ..config(protocol)
+        };
+        let client = Client::new(&url(&server), 1).unwrap();
+        let consumer = Consumer::new(
+            client,
+            store.clone(),
+            Numbers::default(),
+            ConsumerConfig {
+                until_caught_up: true,
+                ..config
+            },
+        );
+        tokio::time::timeout(NO_HANG, consumer.run(std::future::pending()))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(store.committed(), [(0, 10), (0, 10)], "once per consumer");
+}

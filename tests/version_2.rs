@@ -382,3 +382,28 @@ fn the_blocking_client_speaks_version_2_too() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TokenChanged);
 }
+
+#[tokio::test]
+async fn a_long_poll_whose_first_read_passes_filtered_events_is_answered_at_once() {
+    let log = typed_log();
+    let feed = TestFeed::serve(log.clone());
+    let client = Client::new(feed.url(), 2).unwrap();
+    let asked = Instant::now();
+    let page = client
+        .fetch_partition(&log.token(), Cursor::new(0, "1").unwrap())
+        .event_types(EventTypeFilter::only(["nothing-of-this-type"]))
+        .wait(Duration::from_secs(30))
+        .page()
+        .await
+        .unwrap();
+    assert!(page.is_empty());
+    assert_eq!(
+        page.cursor(0).unwrap().as_str(),
+        "5",
+        "past the filtered events"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "answered with the progress, not held"
+    );
+}

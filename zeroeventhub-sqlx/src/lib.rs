@@ -5,7 +5,10 @@
 //!   events in the same transaction as the state change they describe (the
 //!   outbox pattern), and serve the log as a feed: it implements the
 //!   core's [`DataReader`](zeroeventhub::server::DataReader), so
-//!   `zeroeventhub-axum` mounts it as a route. [`partition_for`] maps an
+//!   `zeroeventhub-axum` mounts it as a route, speaking both protocol
+//!   versions (version 2's discovery included). Events appended with a
+//!   type ([`EventLog::append_typed`], [`TypedEvent`]) can be kept or
+//!   skipped by consumers' event-type filters. [`partition_for`] maps an
 //!   entity key to a partition, stably.
 //! - **Consumers** keep their cursors in a [`SqlCursorStore`], in their own
 //!   database, saved in the same transaction as the effects of the events.
@@ -35,7 +38,9 @@
 //! EXISTS`, safe at every start and from several processes): the event
 //! log in [`DEFAULT_TABLE`] (or a name of your choice), the cursor store
 //! in [`CURSORS_TABLE`], [`LEASES_TABLE`] and [`MEMBERS_TABLE`]. Every name starts with
-//! `zeh_`.
+//! `zeh_`. `migrate()` also adds the columns that tables made by an
+//! earlier version lack (the event log's `event_type`), so an existing
+//! database goes on working.
 //!
 //! # Feature flags
 //!
@@ -81,7 +86,8 @@ pub use cursor_store::{CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE, SqlCursorStor
 pub use error::Error;
 #[cfg(feature = "producer")]
 pub use event_log::{
-    DEFAULT_CHANGE_CHECK_INTERVAL, DEFAULT_PAGE_SIZE, DEFAULT_TABLE, EventLog, READ_CHUNK,
+    DEFAULT_CHANGE_CHECK_INTERVAL, DEFAULT_PAGE_SIZE, DEFAULT_SCAN_LIMIT, DEFAULT_TABLE, EventLog,
+    READ_CHUNK, TypedEvent,
 };
 #[cfg(feature = "producer")]
 pub use partition::partition_for;

@@ -1,26 +1,51 @@
 //! Creating tables, once, from any number of processes.
 
-use sqlx::Pool;
+use sqlx::{Pool, Transaction};
 
 use crate::{
     Error,
     backend::{Backend, Bind, Sql, statement},
 };
 
+/// A column that tables made by an earlier version of this crate lack: a
+/// migration adds it when it is missing.
+#[derive(Debug, Clone)]
+pub(crate) struct AddedColumn {
+    /// The table (a checked name, perhaps `schema.table`).
+    pub(crate) table: String,
+    /// The column's name and its SQL type, nullable: `event_type TEXT`.
+    pub(crate) name: &'static str,
+    pub(crate) sql_type: &'static str,
+}
+
+impl AddedColumn {
+    fn alter(&self, if_not_exists: bool) -> String {
+        let if_not_exists = if if_not_exists { "IF NOT EXISTS " } else { "" };
+        format!(
+            "ALTER TABLE {} ADD COLUMN {if_not_exists}{} {}",
+            self.table, self.name, self.sql_type
+        )
+    }
+}
+
 /// Runs the idempotent statements `ddl` (`CREATE ... IF NOT EXISTS`) in
 /// one transaction, behind the dialect's migration lock; first creates
 /// `schema` when the database has schemas and it is missing (checked
 /// first: a role that may not create schemas can still use one that
-/// exists).
+/// exists). Then adds each of `columns` that its table lacks.
+///
+/// A column is looked for in the catalog first, so that a migration of
+/// tables that are up to date takes no lock on them. When one is
+/// missing, it is looked for again and added in a transaction that
+/// writes at once (SQLite's `BEGIN IMMEDIATE`; PostgreSQL's migration
+/// lock), so that two processes migrating at once add it once.
 pub(crate) async fn run<DB: Backend>(
     pool: &Pool<DB>,
     schema: Option<&str>,
     ddl: &[Sql],
+    columns: &[AddedColumn],
 ) -> Result<(), Error> {
-    let mut transaction = pool.begin().await?;
-    for &setup in DB::MIGRATION_SETUP {
-        DB::execute(&mut transaction, statement::<DB>(&setup.into())).await?;
-    }
+    let mut transaction = begin(pool, None).await?;
     if let (Some(schema), Some(exists)) = (schema, DB::SCHEMA_EXISTS) {
         let exists = statement::<DB>(&exists.into()).text(schema);
         if DB::fetch_all(&mut transaction, exists).await?.is_empty() {
@@ -31,18 +56,79 @@ pub(crate) async fn run<DB: Backend>(
     for sql in ddl {
         DB::execute(&mut transaction, statement::<DB>(sql)).await?;
     }
+    let missing = missing_columns(&mut transaction, columns).await?;
+    if missing.is_empty() {
+        transaction.commit().await?;
+        return Ok(());
+    }
+    if let Some(begin_writing) = DB::BEGIN {
+        // This transaction has read: it may not be able to write any more
+        // if another process migrated meanwhile. Look again, writing.
+        transaction.commit().await?;
+        transaction = self::begin(pool, Some(begin_writing)).await?;
+    }
+    for column in missing_columns(&mut transaction, &missing).await? {
+        let alter = column.alter(false);
+        DB::execute(&mut transaction, statement::<DB>(&alter.into())).await?;
+    }
     transaction.commit().await?;
     Ok(())
 }
 
+/// A migration's transaction, started with `begin` (or the default), and
+/// the dialect's setup run in it.
+async fn begin<DB: Backend>(
+    pool: &Pool<DB>,
+    begin: Option<&'static str>,
+) -> Result<Transaction<'static, DB>, Error> {
+    let mut transaction = match begin {
+        Some(begin) => pool.begin_with(begin).await?,
+        None => pool.begin().await?,
+    };
+    for &setup in DB::MIGRATION_SETUP {
+        DB::execute(&mut transaction, statement::<DB>(&setup.into())).await?;
+    }
+    Ok(transaction)
+}
+
+/// Those of `columns` that their tables lack.
+async fn missing_columns<DB: Backend>(
+    transaction: &mut Transaction<'static, DB>,
+    columns: &[AddedColumn],
+) -> Result<Vec<AddedColumn>, Error> {
+    let mut missing = Vec::new();
+    for column in columns {
+        let exists = DB::column_exists(&column.table, column.name);
+        if DB::fetch_all(transaction, statement::<DB>(&exists.into()))
+            .await?
+            .is_empty()
+        {
+            missing.push(column.clone());
+        }
+    }
+    Ok(missing)
+}
+
 /// The DDL a migration runs, for your own migration tool: the schema's
-/// `CREATE SCHEMA` on a database with schemas, then `ddl`.
-pub(crate) fn ddl<DB: Backend>(schema: Option<&str>, ddl: &[Sql]) -> Vec<String> {
+/// `CREATE SCHEMA` on a database with schemas, then `ddl`, then each of
+/// `columns` as `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` where the
+/// database understands it (PostgreSQL; SQLite has no such statement,
+/// see the callers' docs).
+pub(crate) fn ddl<DB: Backend>(
+    schema: Option<&str>,
+    ddl: &[Sql],
+    columns: &[AddedColumn],
+) -> Vec<String> {
     let schema = schema.filter(|_| DB::SCHEMA_EXISTS.is_some());
     let create = schema.map(create_schema);
+    let alters = columns
+        .iter()
+        .filter(|_| DB::ADD_COLUMN_IF_NOT_EXISTS)
+        .map(|column| column.alter(true));
     create
         .into_iter()
         .chain(ddl.iter().map(|sql| sql.to_string()))
+        .chain(alters)
         .collect()
 }
 

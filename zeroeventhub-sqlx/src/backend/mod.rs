@@ -67,9 +67,17 @@ pub trait Dialect: Database {
     /// SQL: one row when the schema `$1` exists, or `None` when the
     /// database has no schemas to create (SQLite's are attached files).
     const SCHEMA_EXISTS: Option<&'static str>;
-    /// The statement that starts a consumer's transaction (`None`: the
-    /// driver's default `BEGIN`).
+    /// The statement that starts a transaction that reads before it
+    /// writes: a consumer's, or a migration that adds a column (`None`:
+    /// the driver's default `BEGIN`).
     const BEGIN: Option<&'static str>;
+    /// Whether the database understands `ALTER TABLE ... ADD COLUMN IF
+    /// NOT EXISTS`.
+    const ADD_COLUMN_IF_NOT_EXISTS: bool;
+
+    /// SQL: one row when the table `table` (a checked name, perhaps
+    /// `schema.table`) has the column `column` (a checked identifier).
+    fn column_exists(table: &str, column: &str) -> String;
 }
 
 /// The few typed operations the shared code needs, written once for every

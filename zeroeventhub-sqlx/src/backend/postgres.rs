@@ -27,6 +27,17 @@ impl Dialect for Postgres {
     const BEGIN: Option<&'static str> = None;
     const SCHEMA_EXISTS: Option<&'static str> =
         Some("SELECT 1 FROM pg_namespace WHERE nspname = $1");
+    const ADD_COLUMN_IF_NOT_EXISTS: bool = true;
+
+    // The catalog, not `ADD COLUMN IF NOT EXISTS`: that takes the table's
+    // ACCESS EXCLUSIVE lock even when the column is there, and would queue
+    // every read and append behind it at every start.
+    fn column_exists(table: &str, column: &str) -> String {
+        format!(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = CAST('{table}' AS regclass) \
+             AND attname = '{column}' AND NOT attisdropped"
+        )
+    }
 }
 
 impl Backend for Postgres {}

@@ -20,6 +20,17 @@ impl Dialect for Sqlite {
     // consumer's transaction commits.
     const BEGIN: Option<&'static str> = Some("BEGIN IMMEDIATE");
     const SCHEMA_EXISTS: Option<&'static str> = None;
+    const ADD_COLUMN_IF_NOT_EXISTS: bool = false;
+
+    // Without a schema, `pragma_table_info` finds the table as any
+    // statement would (temp, main, then the attached databases).
+    fn column_exists(table: &str, column: &str) -> String {
+        let arguments = match table.split_once('.') {
+            Some((schema, name)) => format!("'{name}', '{schema}'"),
+            None => format!("'{table}'"),
+        };
+        format!("SELECT 1 FROM pragma_table_info({arguments}) WHERE name = '{column}'")
+    }
 }
 
 impl Backend for Sqlite {}

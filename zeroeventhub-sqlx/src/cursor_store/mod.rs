@@ -154,7 +154,7 @@ impl<DB: Backend> SqlCursorStore<DB> {
     /// migration tool of your own (run them in this order, in one
     /// transaction).
     pub fn ddl(&self) -> Vec<String> {
-        crate::migrate::ddl::<DB>(self.sql.schema.as_deref(), &self.ddl_statements())
+        crate::migrate::ddl::<DB>(self.sql.schema.as_deref(), &self.ddl_statements(), &[])
     }
 
     fn ddl_statements(&self) -> [crate::backend::Sql; 3] {
@@ -179,7 +179,7 @@ impl<DB: Backend> SqlCursorStore<DB> {
     /// [`Error::Database`] when the database refuses.
     pub async fn migrate(&self) -> Result<(), Error> {
         let schema = self.sql.schema.as_deref();
-        crate::migrate::run(&self.pool, schema, &self.ddl_statements()).await
+        crate::migrate::run(&self.pool, schema, &self.ddl_statements(), &[]).await
     }
 
     /// Every stored cursor of `consumer`, by partition.

@@ -1,23 +1,21 @@
 //! The producer's event log: an append-only table served as a feed.
 
+mod append;
 pub(crate) mod changes;
+mod discovery;
 mod read;
 mod table;
 mod watch;
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{Database, Pool, Transaction};
-use zeroeventhub::{Cursor, Event, server::UnknownPartition};
+use crate::{Error, backend::Backend};
+use sqlx::{Database, Pool};
 
-use crate::{
-    Error,
-    backend::{Backend, Bind, statement},
-};
-
+pub use append::TypedEvent;
 use changes::Changes;
 pub use changes::DEFAULT_CHANGE_CHECK_INTERVAL;
-pub use read::READ_CHUNK;
+pub use read::{DEFAULT_SCAN_LIMIT, READ_CHUNK};
 use table::Statements;
 
 /// The table an [`EventLog`] uses unless told otherwise.
@@ -42,6 +40,11 @@ pub use zeroeventhub::server::DEFAULT_PAGE_SIZE;
 /// | `headers` | `TEXT` or NULL | the headers as a JSON object of strings |
 /// | `data` | `TEXT` | the data, byte for byte as appended |
 /// | `created_at` | `TIMESTAMPTZ` (PostgreSQL), ISO 8601 `TEXT` (SQLite) | when it was appended |
+/// | `event_type` | `TEXT` or NULL | the event's type, as appended, for event-type filters |
+///
+/// Tables made by an earlier version of this crate have no `event_type`:
+/// `migrate` adds it (see [`migrate`](EventLog::migrate)); their events
+/// have no type.
 ///
 /// The primary key is (`partition_id`, `position`): reads are index range
 /// scans. Positions within a partition are gap-free and never reused
@@ -63,6 +66,43 @@ pub use zeroeventhub::server::DEFAULT_PAGE_SIZE;
 /// parameter). Rows are read in keyset chunks of [`READ_CHUNK`]: a large
 /// page never sits in memory, and no connection is held while the
 /// consumer reads.
+///
+/// # Event-type filters
+///
+/// An event appended with a type ([`append_typed`](EventLog::append_typed),
+/// [`TypedEvent`]) is kept or dropped by a request's `event-types` or
+/// `skip-event-types` (the core's
+/// [`EventTypeFilter`](zeroeventhub::EventTypeFilter), compared
+/// case-insensitively, Unicode lowercase); an event without a type is
+/// dropped by `event-types` and kept by `skip-event-types`. An event
+/// filtered away sends nothing, but the checkpoints move past it: the
+/// next checkpoint of its partition, and the partition's final one, which
+/// is always past every row the request examined.
+///
+/// With a filter, the page size hint counts the events **sent**, and the
+/// rows a request examines are bounded separately: at most the larger of
+/// the page size and the scan limit ([`DEFAULT_SCAN_LIMIT`], see
+/// [`with_scan_limit`](EventLog::with_scan_limit)), in chunks of
+/// [`READ_CHUNK`] rows. A filter that matches nothing therefore costs one
+/// request a bounded scan, and answers with the checkpoint at the last
+/// row examined: never past a row it did not look at (an answer without
+/// events whose checkpoint moved: there may be more, ask again from it
+/// at once). Filtering happens
+/// as the rows are read (the type is compared in Rust, exactly as the
+/// core's `EventTypeFilter::keeps` does, on both databases); a request
+/// without a filter reads neither the type nor anything more than before.
+///
+/// # Version 2
+///
+/// The log speaks version 2 (FeedAPI) as well as version 1, on the same
+/// route: its [discovery](zeroeventhub::server::DataReader::discovery)
+/// lists every partition `0..partition_count`, open, with
+/// `exactlyOnce: true` and the token `p` followed by the partition count
+/// (`"p4"`). The token depends on nothing else, so it is the same after a
+/// restart and on every replica serving the same log; a new partition
+/// count is a new token, and consumers holding the old one get 409 and
+/// discover again. A log of more than 32,768 partitions (version 2's
+/// highest id is 32767) has no discovery and speaks version 1 only.
 ///
 /// # Gap safety
 ///
@@ -160,9 +200,11 @@ pub struct EventLog<DB: Database> {
     pool: Pool<DB>,
     partition_count: u32,
     default_page_size: u32,
+    scan_limit: u32,
     sql: Arc<Statements>,
     changes: Arc<Changes>,
     time_header: Option<Arc<str>>,
+    discovery: discovery::Shared,
 }
 
 impl<DB: Database> Clone for EventLog<DB> {
@@ -171,9 +213,11 @@ impl<DB: Database> Clone for EventLog<DB> {
             pool: self.pool.clone(),
             partition_count: self.partition_count,
             default_page_size: self.default_page_size,
+            scan_limit: self.scan_limit,
             sql: Arc::clone(&self.sql),
             changes: Arc::clone(&self.changes),
             time_header: self.time_header.clone(),
+            discovery: self.discovery.clone(),
         }
     }
 }
@@ -187,9 +231,11 @@ impl<DB: Backend> EventLog<DB> {
             pool,
             partition_count,
             default_page_size: DEFAULT_PAGE_SIZE,
+            scan_limit: DEFAULT_SCAN_LIMIT,
             sql: Arc::new(Statements::new::<DB>(DEFAULT_TABLE, false)),
             changes: Arc::new(Changes::new(partition_count, DEFAULT_CHANGE_CHECK_INTERVAL)),
             time_header: None,
+            discovery: discovery::Shared::new(partition_count),
         }
     }
 
@@ -233,6 +279,17 @@ impl<DB: Backend> EventLog<DB> {
         self
     }
 
+    /// Sets the scan limit of filtered requests (default
+    /// [`DEFAULT_SCAN_LIMIT`]; at least 1): a request with an event-type
+    /// filter examines at most this many rows, or its page size if that
+    /// is larger, and ends at the last row examined. See
+    /// [Event-type filters](EventLog#event-type-filters).
+    #[must_use]
+    pub fn with_scan_limit(mut self, rows: u32) -> Self {
+        self.scan_limit = rows.max(1);
+        self
+    }
+
     /// How often SQLite is asked whether another connection committed,
     /// while requests wait (default [`DEFAULT_CHANGE_CHECK_INTERVAL`]):
     /// the longest an append of another process waits to wake them. No
@@ -265,140 +322,35 @@ impl<DB: Backend> EventLog<DB> {
     }
 
     /// Creates the table if it does not exist, and on PostgreSQL the
-    /// schema of a `schema.table` name if that is missing. Safe to call at
-    /// every start, from several processes at once.
+    /// schema of a `schema.table` name if that is missing; adds the
+    /// `event_type` column to a table made by an earlier version of this
+    /// crate. Safe to call at every start, from several processes at once.
+    ///
+    /// The column is looked for in the catalog first: a table that has it
+    /// is not locked. Adding it (nullable, no default: no row is
+    /// rewritten) takes the table's write lock for a moment, on
+    /// PostgreSQL after the transactions using the table have ended.
     ///
     /// # Errors
     ///
     /// [`Error::Database`] when the database refuses.
     pub async fn migrate(&self) -> Result<(), Error> {
         let schema = crate::migrate::schema_of(&self.sql.table);
-        crate::migrate::run(&self.pool, schema, std::slice::from_ref(&self.sql.create)).await
+        let create = std::slice::from_ref(&self.sql.create);
+        crate::migrate::run(&self.pool, schema, create, &self.sql.added_columns()).await
     }
 
     /// The statements [`migrate`](EventLog::migrate) runs, for a migration
     /// tool of your own (run them in this order, in one transaction).
+    ///
+    /// On PostgreSQL they also upgrade a table made by an earlier version
+    /// (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS event_type TEXT`).
+    /// SQLite has no `ADD COLUMN IF NOT EXISTS`: there they only create
+    /// the table, and an older table needs `ALTER TABLE {table} ADD
+    /// COLUMN event_type TEXT`, once (or `migrate`, which looks first).
     pub fn ddl(&self) -> Vec<String> {
         let schema = crate::migrate::schema_of(&self.sql.table);
-        crate::migrate::ddl::<DB>(schema, std::slice::from_ref(&self.sql.create))
+        let create = std::slice::from_ref(&self.sql.create);
+        crate::migrate::ddl::<DB>(schema, create, &self.sql.added_columns())
     }
-
-    /// Appends `event` inside the caller's transaction `transaction`, and
-    /// returns the event's cursor (its position in its partition). The
-    /// event is part of the feed once the transaction commits, and never
-    /// if it rolls back: write your state change and its event in the same
-    /// transaction.
-    ///
-    /// On PostgreSQL this holds the partition's append lock until the
-    /// transaction ends (see [Gap safety](EventLog#gap-safety)): append
-    /// last, commit soon. A transaction appending to several partitions
-    /// should use [`append_all`](EventLog::append_all), which locks them in
-    /// a fixed order: separate appends in different orders in concurrent
-    /// transactions may deadlock (PostgreSQL then aborts one of them).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownPartition`] when the event's partition is outside
-    /// `0..partition_count`; [`Error::Database`] when the database
-    /// refuses (the transaction is then best rolled back).
-    pub async fn append(
-        &self,
-        transaction: &mut Transaction<'_, DB>,
-        event: &Event,
-    ) -> Result<Cursor, Error> {
-        let mut cursors = self
-            .append_all(transaction, std::slice::from_ref(event))
-            .await?;
-        cursors
-            .pop()
-            .ok_or_else(|| Error::corrupt(&self.sql.table, "an append returned no position"))
-    }
-
-    /// Appends `events`, in order, inside the caller's transaction, and
-    /// returns their cursors; see [`append`](EventLog::append). The
-    /// partitions' locks (PostgreSQL) are taken in ascending order before
-    /// the first event is written.
-    ///
-    /// # Errors
-    ///
-    /// As [`append`](EventLog::append); nothing is appended when a
-    /// partition is unknown.
-    pub async fn append_all(
-        &self,
-        transaction: &mut Transaction<'_, DB>,
-        events: &[Event],
-    ) -> Result<Vec<Cursor>, Error> {
-        if let Some(event) = events
-            .iter()
-            .find(|event| event.partition_id >= self.partition_count)
-        {
-            return Err(UnknownPartition {
-                partition_id: event.partition_id,
-                partition_count: self.partition_count,
-            }
-            .into());
-        }
-        let connection: &mut DB::Connection = transaction;
-        if let Some(lock) = &self.sql.lock {
-            for partition_id in distinct_partitions(events) {
-                let query = statement::<DB>(lock).int(partition_id.into());
-                DB::execute(connection, query).await?;
-            }
-        }
-        let mut cursors = Vec::with_capacity(events.len());
-        for event in events {
-            let query = statement::<DB>(&self.sql.insert)
-                .int(event.partition_id.into())
-                .opt_text(headers_json(event))
-                .text(event.data.get());
-            let rows = DB::fetch_all(connection, query).await?;
-            let position = match rows.first() {
-                Some(row) => DB::get_int(row, 0)?,
-                None => return Err(Error::corrupt(&self.sql.table, "an append returned no row")),
-            };
-            cursors.push(read::position_cursor(event.partition_id, position));
-        }
-        if let Some(notify) = &self.sql.notify {
-            let partitions = distinct_partitions(events);
-            let partitions = changes::partition_list(&partitions);
-            DB::execute(connection, statement::<DB>(notify).text(partitions)).await?;
-        }
-        self.changes.appended();
-        Ok(cursors)
-    }
-
-    /// Appends `events` in a transaction of its own and commits it: for
-    /// events that go with no other change (imports, tools, tests).
-    ///
-    /// # Errors
-    ///
-    /// As [`append_all`](EventLog::append_all); nothing is appended on
-    /// error.
-    pub async fn publish(&self, events: &[Event]) -> Result<Vec<Cursor>, Error> {
-        let mut transaction = self.pool.begin().await?;
-        let cursors = self.append_all(&mut transaction, events).await?;
-        transaction.commit().await?;
-        self.changes.committed(&distinct_partitions(events));
-        Ok(cursors)
-    }
-}
-
-/// The partitions of `events`, ascending, each once.
-fn distinct_partitions(events: &[Event]) -> Vec<u32> {
-    let mut partitions: Vec<u32> = events.iter().map(|event| event.partition_id).collect();
-    partitions.sort_unstable();
-    partitions.dedup();
-    partitions
-}
-
-/// The event's headers in the form an [`EventLog`] stores them: a JSON
-/// object of strings (names in order), or `None` (NULL) when the event has
-/// no headers or an empty map.
-pub(crate) fn headers_json(event: &Event) -> Option<String> {
-    let headers = event
-        .headers
-        .as_ref()
-        .filter(|headers| !headers.is_empty())?;
-    // A map of strings to strings always serializes.
-    serde_json::to_string(headers).ok()
 }

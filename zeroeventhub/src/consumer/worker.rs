@@ -320,6 +320,10 @@ where
                 if !page.is_empty() {
                     newest_event = Some(asked);
                     polling.got_events();
+                } else if !config.event_types.is_all() {
+                    // The cursor moved past events the filter dropped:
+                    // more may follow, so this is not caught up yet.
+                    polling.got_events();
                 } else if assignment.closed {
                     tracing::info!("closed partition finished");
                     return Ok(Ended::Finished(partition_id));

@@ -67,6 +67,7 @@ pub(super) async fn answer<R: DataReader>(
     started: Instant,
     version_2: bool,
 ) -> FeedResponse<ResponseBody> {
+    let mut first_read = true;
     loop {
         let mut lines = Box::pin(reader.read(request.clone()).fuse());
         let may_wait = waiting.is_some();
@@ -92,7 +93,11 @@ pub(super) async fn answer<R: DataReader>(
             }
         }
         let ended = head.len() < limit && nothing_new;
-        if let Some(wait) = waiting.as_mut().filter(|_| ended) {
+        // A first read that moved a concrete cursor (past events a filter
+        // dropped) is progress to answer with now, not a reason to wait.
+        let moved = first_read && moves_a_cursor(&request, &head);
+        first_read = false;
+        if let Some(wait) = waiting.as_mut().filter(|_| ended && !moved) {
             resume_from(&mut request, &head);
             // Nothing of the finished read is kept while the request waits.
             drop((lines, head));
@@ -118,6 +123,21 @@ pub(super) async fn answer<R: DataReader>(
 /// each chunk a reader may send), with room to spare.
 fn held_back_at_most(request: &FeedRequest) -> usize {
     request.cursors.len().saturating_mul(2).saturating_add(16)
+}
+
+/// Whether `lines` end a partition somewhere other than the request's
+/// cursor for it, a cursor other than `_first` and `_last` (those become
+/// concrete at the first read, which is no progress).
+fn moves_a_cursor<D>(request: &FeedRequest, lines: &[FeedLine<D>]) -> bool {
+    lines.iter().any(|line| match line {
+        FeedLine::Checkpoint(checkpoint) => request.cursors.iter().any(|cursor| {
+            cursor.partition_id() == checkpoint.partition_id()
+                && !cursor.is_first()
+                && !cursor.is_last()
+                && cursor.as_str() != checkpoint.as_str()
+        }),
+        FeedLine::Event(_) => false,
+    })
 }
 
 /// Moves each partition's cursor in `request` to where the reader's last
