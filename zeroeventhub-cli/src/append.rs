@@ -9,7 +9,8 @@ use std::{
 };
 
 use anyhow::Context;
-use zeroeventhub::{Cursor, Event, FeedLine};
+use zeroeventhub::{Cursor, FeedLine};
+use zeroeventhub_sqlx::TypedEvent;
 
 use crate::{args::AppendArgs, event_log, output::Output, source};
 
@@ -46,7 +47,7 @@ pub(crate) async fn run(args: AppendArgs) -> anyhow::Result<()> {
 
 /// Every event of the file at `path`, or of stdin when `path` is `None`
 /// or `-`.
-fn read_input(path: Option<&Path>, partitions: u32) -> anyhow::Result<Vec<Event>> {
+fn read_input(path: Option<&Path>, partitions: u32) -> anyhow::Result<Vec<TypedEvent>> {
     match path {
         None => read_stdin(partitions),
         Some(path) if path == Path::new("-") => read_stdin(partitions),
@@ -62,7 +63,7 @@ fn read_input(path: Option<&Path>, partitions: u32) -> anyhow::Result<Vec<Event>
     }
 }
 
-fn read_stdin(partitions: u32) -> anyhow::Result<Vec<Event>> {
+fn read_stdin(partitions: u32) -> anyhow::Result<Vec<TypedEvent>> {
     source::collect(io::stdin().lock(), STDIN_NAME, partitions)
 }
 

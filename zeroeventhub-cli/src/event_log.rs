@@ -3,8 +3,8 @@
 //! `zeh serve STORE`, written by `zeh append STORE`.
 
 use anyhow::Context;
-use zeroeventhub::{Cursor, Event};
-use zeroeventhub_sqlx::{Backend, EventLog, sqlx};
+use zeroeventhub::Cursor;
+use zeroeventhub_sqlx::{Backend, EventLog, TypedEvent, sqlx};
 
 use crate::{
     database::{Database, Pool},
@@ -54,20 +54,20 @@ pub(crate) async fn append(
     database: &Database,
     table: &str,
     partitions: u32,
-    events: &[Event],
+    events: &[TypedEvent],
 ) -> anyhow::Result<Vec<Cursor>> {
     let pool = database.connect(1).await?;
     let published = match &pool {
         Pool::Sqlite(pool) => {
             open(pool, table, partitions, database)
                 .await?
-                .publish(events)
+                .publish_typed(events)
                 .await
         }
         Pool::Postgres(pool) => {
             open(pool, table, partitions, database)
                 .await?
-                .publish(events)
+                .publish_typed(events)
                 .await
         }
     };

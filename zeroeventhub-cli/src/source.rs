@@ -12,10 +12,11 @@ use serde::Deserialize;
 
 use crate::database::Database;
 use zeroeventhub::{
-    Event, FeedLine,
+    FeedLine,
     ndjson::Decoder,
     server::{MemoryLog, UnknownPartition},
 };
+use zeroeventhub_sqlx::TypedEvent;
 
 /// What `zeh serve` serves.
 #[derive(Debug, Clone)]
@@ -61,17 +62,18 @@ pub(crate) fn collect(
     reader: impl BufRead,
     name: &str,
     partition_count: u32,
-) -> anyhow::Result<Vec<Event>> {
+) -> anyhow::Result<Vec<TypedEvent>> {
     let mut events = Vec::new();
-    read_events(reader, name, |SourceEvent { event, .. }| {
-        if event.partition_id >= partition_count {
+    read_events(reader, name, |typed| {
+        let partition_id = typed.event.partition_id;
+        if partition_id >= partition_count {
             return Err(UnknownPartition {
-                partition_id: event.partition_id,
+                partition_id,
                 partition_count,
             }
             .into());
         }
-        events.push(event);
+        events.push(typed);
         Ok(())
     })?;
     Ok(events)
@@ -90,7 +92,7 @@ pub(crate) fn collect(
 pub(crate) fn read_events(
     mut reader: impl BufRead,
     name: &str,
-    mut each: impl FnMut(SourceEvent) -> anyhow::Result<()>,
+    mut each: impl FnMut(TypedEvent) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut line = Vec::new();
     let mut line_number = 0u64;
@@ -111,15 +113,6 @@ pub(crate) fn read_events(
     }
 }
 
-/// An event of an input line, and its event type, if the line has one.
-#[derive(Debug)]
-pub(crate) struct SourceEvent {
-    pub(crate) event: Event,
-    /// The line's `type`: what event-type filters (`event-types`,
-    /// `skip-event-types`) compare.
-    pub(crate) event_type: Option<String>,
-}
-
 /// The key of an input line beside the wire form's: the event's type.
 #[derive(Deserialize)]
 struct TypeKey {
@@ -129,7 +122,7 @@ struct TypeKey {
 
 /// Decodes one line (with or without its `\n`): an event, `None` for a
 /// blank line, or an error saying why the line is not an event.
-fn parse_event(line: &[u8]) -> anyhow::Result<Option<SourceEvent>> {
+fn parse_event(line: &[u8]) -> anyhow::Result<Option<TypedEvent>> {
     let mut decoder = Decoder::new();
     decoder.push(line);
     match decoder.decode_eof() {
@@ -137,7 +130,7 @@ fn parse_event(line: &[u8]) -> anyhow::Result<Option<SourceEvent>> {
             // The line is a JSON object: the decoder said so.
             let TypeKey { event_type } = serde_json::from_slice(line)
                 .map_err(|error| anyhow!("`type` must be a string: {error}"))?;
-            Ok(Some(SourceEvent { event, event_type }))
+            Ok(Some(TypedEvent { event, event_type }))
         }
         Ok(Some(FeedLine::Checkpoint(cursor))) => Err(anyhow!(
             "a checkpoint (cursor {:?}), not an event",
@@ -210,7 +203,10 @@ mod tests {
         let text = "{\"partition\":1,\"data\":1}\n\n{\"partition\":0,\"data\":2}\n";
         let events = collect(text.as_bytes(), "<stdin>", 2).unwrap();
         assert_eq!(events.len(), 2);
-        assert_eq!((events[0].partition_id, events[1].data.get()), (1, "2"));
+        assert_eq!(
+            (events[0].event.partition_id, events[1].event.data.get()),
+            (1, "2")
+        );
         let error = collect(text.as_bytes(), "<stdin>", 1).unwrap_err();
         assert_eq!(
             format!("{error:#}"),

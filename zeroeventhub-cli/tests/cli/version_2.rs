@@ -127,3 +127,34 @@ fn a_type_that_is_not_a_string_is_an_error_naming_the_line() {
     let stderr = stderr_of(&output);
     assert!(stderr.contains(":2: `type` must be a string"), "{stderr}");
 }
+
+#[test]
+fn append_stores_the_type_of_each_line_and_serve_filters_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("log.db").display());
+    let file = typed_file();
+    let output = zeh()
+        .args([
+            "append",
+            &store,
+            "--partitions",
+            "2",
+            file.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let serve = Serve::start(&[&store, "--partitions", "2"]);
+    let only = fetch(&serve, &["--cursor", "0=_first", "--event-types", "B"]);
+    assert!(
+        only.contains("{\"n\":1}") && !only.contains("{\"n\":0}"),
+        "{only}"
+    );
+    // The SQL log speaks version 2 as well.
+    let output = zeh().args(["discover", &serve.url]).output().unwrap();
+    assert!(
+        stdout_of(&output).starts_with("{\"token\":\"p2\""),
+        "{}",
+        stdout_of(&output)
+    );
+}
