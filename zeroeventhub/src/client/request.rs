@@ -42,8 +42,12 @@ pub(crate) fn request_url(
         let query = request.to_query_string().map_err(Error::invalid_request)?;
         return Ok(with_query(base.clone(), &query));
     };
+    // Built with one cursor (`fetch_partition`); anything else is refused,
+    // never sent.
     let [cursor] = request.cursors.as_slice() else {
-        unreachable!("a version 2 request is built with one cursor")
+        return Err(Error::invalid_request(
+            crate::RequestError::MissingParameter { param: "cursor" },
+        ));
     };
     let events = EventsRequest {
         token: token.to_owned(),
