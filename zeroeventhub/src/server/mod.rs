@@ -23,7 +23,7 @@ pub use changes::{ChangeNotifier, ChangeSubscription};
 pub use encode::{CHUNK_TARGET, EncodeLines};
 pub use error::{ReadError, ResponseAborted};
 pub use feed::{DEFAULT_MAX_WAIT, Feed};
-pub use memory::{AppendError, DEFAULT_PAGE_SIZE, MemoryLog, UnknownPartition};
+pub use memory::{AppendError, DEFAULT_PAGE_SIZE, MemoryLog, SplitError, UnknownPartition};
 pub use position::{parse_position, position_cursor};
 pub use respond::{CONTENT_TYPE, DISCOVERY_CONTENT_TYPE, FeedResponse, ResponseBody};
 

@@ -1,5 +1,11 @@
 //! An event log in memory: a complete [`DataReader`] for tests, examples
-//! and prototypes.
+//! and prototypes. Changing its partitions (version 2) is in
+//! `partitions.rs`, its errors in `error.rs`.
+
+mod error;
+mod partitions;
+
+pub use error::{AppendError, SplitError, UnknownPartition};
 
 use std::{
     ops::Range,
@@ -13,7 +19,7 @@ use serde_json::value::RawValue;
 use super::{ChangeNotifier, DataReader, Partitioned, ReadError, parse_position, position_cursor};
 use crate::{
     Cursor, Event, EventTypeFilter, FeedLine, FeedRequest, HeaderSelection,
-    v2::{Discovery, MAX_PARTITION_ID, PartitionInfo},
+    v2::{Discovery, PartitionInfo},
 };
 
 /// The page size used when a request gives no `pagesizehint`.
@@ -23,7 +29,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 ///
 /// Each partition is a list of events. The cursor of the k-th event
 /// (1-based) of a partition is `"k"`: `"0"` and `_first` mean before the
-/// first event, `_last` the current end. A request gets, partition by
+/// first event, `_last` the current end. (After a
+/// [redistributing split](MemoryLog::split_redistributing), an event keeps
+/// the position it had in its parent, and new events follow the parent's
+/// last: a cursor of the parent is a valid start on each child.) A request gets, partition by
 /// partition in ascending order, the events after each cursor, at most the
 /// page size hint in total, a checkpoint after each event, and at the end
 /// a checkpoint for every requested partition, even one that returned no
@@ -38,7 +47,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 /// filters to events appended with a type
 /// ([`append_typed`](MemoryLog::append_typed)). To put a consumer through
 /// the cases of version 2, it can [`close`](MemoryLog::close) a partition
-/// and [`split`](MemoryLog::split) one; each changes the token.
+/// and split one by either method ([`split`](MemoryLog::split),
+/// [`split_redistributing`](MemoryLog::split_redistributing)); each
+/// changes the token.
 ///
 /// # Examples
 ///
@@ -70,12 +81,31 @@ struct State {
 
 #[derive(Debug)]
 struct Partition {
+    /// Ascending by position.
     events: Vec<Stored>,
+    /// The position of its latest event, or the one it started after.
+    end: u64,
     info: PartitionInfo,
+    /// Whether the discovery lists it: not once its events were
+    /// redistributed to its children.
+    listed: bool,
+}
+
+impl Partition {
+    fn open(id: u32) -> Self {
+        Partition {
+            events: Vec::new(),
+            end: 0,
+            info: PartitionInfo::open(id),
+            listed: true,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Stored {
+    /// Its cursor: 1-based, unique in the partition's line of ancestors.
+    position: u64,
     event: Event,
     event_type: Option<Box<str>>,
 }
@@ -83,12 +113,7 @@ struct Stored {
 impl MemoryLog {
     /// An empty log of `partition_count` partitions.
     pub fn new(partition_count: u32) -> Self {
-        let partitions = (0..partition_count)
-            .map(|id| Partition {
-                events: Vec::new(),
-                info: PartitionInfo::open(id),
-            })
-            .collect();
+        let partitions = (0..partition_count).map(Partition::open).collect();
         MemoryLog {
             state: Arc::new(RwLock::new(State {
                 partitions,
@@ -112,7 +137,8 @@ impl MemoryLog {
         self.read_lock().partitions.len() as u32
     }
 
-    /// The number of events in `partition_id` (0 for an unknown partition).
+    /// The number of events in `partition_id` (0 for an unknown partition,
+    /// or one whose events were redistributed).
     pub fn len(&self, partition_id: u32) -> usize {
         self.read_lock()
             .partitions
@@ -154,11 +180,20 @@ impl MemoryLog {
         let mut state = self.write_lock();
         let partition_id = event.partition_id;
         let partition = state.partition_mut(partition_id)?;
+        if !partition.listed {
+            return Err(AppendError::Redistributed { partition_id });
+        }
         if partition.info.closed {
             return Err(AppendError::Closed { partition_id });
         }
-        partition.events.push(Stored { event, event_type });
-        let cursor = position_cursor(partition_id, partition.events.len() as u64);
+        partition.end += 1;
+        let position = partition.end;
+        partition.events.push(Stored {
+            position,
+            event,
+            event_type,
+        });
+        let cursor = position_cursor(partition_id, position);
         drop(state);
         self.changes.notify(partition_id);
         Ok(cursor)
@@ -170,55 +205,6 @@ impl MemoryLog {
         self.read_lock().generation.to_string()
     }
 
-    /// Closes `partition_id`: no event can be appended to it any more, and
-    /// the discovery says so (with a new token).
-    ///
-    /// # Errors
-    ///
-    /// The partition does not exist.
-    pub fn close(&self, partition_id: u32) -> Result<(), UnknownPartition> {
-        let mut state = self.write_lock();
-        state.partition_mut(partition_id)?.info.closed = true;
-        state.generation += 1;
-        drop(state);
-        self.changes.notify(partition_id);
-        Ok(())
-    }
-
-    /// Splits `parent` by version 2's method 1: closes it and adds
-    /// `children` new partitions, with the next free ids (returned), each
-    /// listed as starting after it (`startsAfterPartition`); the token
-    /// changes. New events go to the children.
-    ///
-    /// # Errors
-    ///
-    /// The parent does not exist, or the ids would pass 32767.
-    pub fn split(&self, parent: u32, children: u32) -> Result<Vec<u32>, UnknownPartition> {
-        let mut state = self.write_lock();
-        let first = state.partitions.len() as u32;
-        state.partition_mut(parent)?;
-        if u64::from(first) + u64::from(children) > u64::from(MAX_PARTITION_ID) + 1 {
-            return Err(UnknownPartition {
-                partition_id: first + children,
-                partition_count: MAX_PARTITION_ID + 1,
-            });
-        }
-        let ids: Vec<u32> = (first..first + children).collect();
-        for &id in &ids {
-            let mut info = PartitionInfo::open(id);
-            info.starts_after_partition = Some(parent);
-            state.partitions.push(Partition {
-                events: Vec::new(),
-                info,
-            });
-        }
-        state.partitions[parent as usize].info.closed = true;
-        state.generation += 1;
-        drop(state);
-        self.changes.notify_all();
-        Ok(ids)
-    }
-
     fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -227,15 +213,15 @@ impl MemoryLog {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The event at `index` of `partition_id`, with the selected headers:
-    /// `Some(None)` when `filter` drops it.
+    /// The event at `index` of `partition_id` with the selected headers,
+    /// and its position; no event when `filter` drops it.
     fn event(
         &self,
         partition_id: u32,
         index: usize,
         headers: &HeaderSelection,
         filter: &EventTypeFilter,
-    ) -> Option<Option<Event>> {
+    ) -> Option<(u64, Option<Event>)> {
         let state = self.read_lock();
         let stored = state
             .partitions
@@ -243,19 +229,21 @@ impl MemoryLog {
             .events
             .get(index)?;
         if !filter.keeps(stored.event_type.as_deref()) {
-            return Some(None);
+            return Some((stored.position, None));
         }
         let event = &stored.event;
-        Some(Some(Event {
+        let event = Event {
             partition_id,
             headers: headers.select(event.headers.as_ref()),
             data: event.data.clone(),
-        }))
+        };
+        Some((stored.position, Some(event)))
     }
 
     /// Plans a response from the log as it is now: for each requested
-    /// partition, the range of positions to send.
-    fn plan(&self, request: &FeedRequest) -> Result<Vec<(u32, Range<usize>)>, ReadError> {
+    /// partition, the range of its events to send, and the position of
+    /// the checkpoint that ends it.
+    fn plan(&self, request: &FeedRequest) -> Result<Vec<(u32, Range<usize>, u64)>, ReadError> {
         let state = self.read_lock();
         let mut budget = request
             .page_size_hint
@@ -263,14 +251,22 @@ impl MemoryLog {
             .unwrap_or(self.default_page_size) as usize;
         let mut plan = Vec::with_capacity(request.cursors.len());
         for cursor in &request.cursors {
-            let len = state
+            let (events, end): (&[Stored], u64) = state
                 .partitions
                 .get(cursor.partition_id() as usize)
-                .map_or(0, |partition| partition.events.len());
-            let start = parse_position(cursor, len as u64)? as usize;
-            let end = len.min(start + budget);
-            budget -= end - start;
-            plan.push((cursor.partition_id(), start..end));
+                .map_or((&[], 0), |partition| (&partition.events, partition.end));
+            let after = parse_position(cursor, end)?;
+            let start = events.partition_point(|stored| stored.position <= after);
+            let stop = events.len().min(start + budget);
+            budget -= stop - start;
+            let checkpoint = if stop == events.len() {
+                end
+            } else if stop > start {
+                events[stop - 1].position
+            } else {
+                after
+            };
+            plan.push((cursor.partition_id(), start..stop, checkpoint));
         }
         Ok(plan)
     }
@@ -299,22 +295,21 @@ impl DataReader for MemoryLog {
         let filter = request.event_types;
         let ends: Vec<_> = plan
             .iter()
-            .map(|(partition_id, range)| position_cursor(*partition_id, range.end as u64))
+            .map(|(partition_id, _, end)| position_cursor(*partition_id, *end))
             .collect();
         let lines = plan
             .into_iter()
-            .flat_map(|(partition_id, range)| range.map(move |index| (partition_id, index)))
+            .flat_map(|(partition_id, range, _)| range.map(move |index| (partition_id, index)))
             .flat_map(move |(partition_id, index)| {
                 // An event filtered away sends nothing: the next
                 // checkpoint moves past it.
-                let event = log
+                let (position, event) = log
                     .event(partition_id, index, &headers, &filter)
-                    .flatten()
-                    .map(FeedLine::Event);
+                    .unwrap_or((0, None));
                 let checkpoint = event
                     .as_ref()
-                    .map(|_| FeedLine::Checkpoint(position_cursor(partition_id, index as u64 + 1)));
-                event.into_iter().chain(checkpoint)
+                    .map(|_| FeedLine::Checkpoint(position_cursor(partition_id, position)));
+                event.map(FeedLine::Event).into_iter().chain(checkpoint)
             })
             .chain(ends.into_iter().map(FeedLine::Checkpoint))
             .map(Ok);
@@ -333,6 +328,7 @@ impl DataReader for MemoryLog {
             partitions: state
                 .partitions
                 .iter()
+                .filter(|partition| partition.listed)
                 .map(|partition| partition.info.clone())
                 .collect(),
         })
@@ -349,31 +345,6 @@ impl State {
                 partition_count,
             })
     }
-}
-
-/// Why [`MemoryLog::append`] refused an event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AppendError {
-    /// The event's partition does not exist.
-    #[error(transparent)]
-    UnknownPartition(#[from] UnknownPartition),
-    /// The event's partition is closed.
-    #[error("partition {partition_id} is closed: no event can be appended to it")]
-    Closed {
-        /// The event's partition.
-        partition_id: u32,
-    },
-}
-
-/// An event for a partition the log does not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("partition {partition_id} is outside 0..{partition_count}")]
-pub struct UnknownPartition {
-    /// The event's partition.
-    pub partition_id: u32,
-    /// The log's partition count.
-    pub partition_count: u32,
 }
 
 #[cfg(test)]
