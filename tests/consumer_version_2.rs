@@ -1,8 +1,9 @@
 //! The consumer runtime on version 2 (FeedAPI), against `MemoryLog` behind
 //! the axum route on a real socket, into the in-memory cursor store:
 //! discovery, a token change mid-run, closed partitions finished and no
-//! longer asked for, splits in order and out of order, a child starting
-//! from its ancestor's cursor, and version detection.
+//! longer asked for (after a restart too, and when another member of the
+//! group finished them), splits in order and out of order, a child
+//! starting from its ancestor's cursor, and version detection.
 
 use std::{
     collections::BTreeMap,
@@ -13,9 +14,12 @@ use std::{
 use axum::{extract::Request, middleware::Next, response::Response};
 use futures_util::Stream;
 use zeroeventhub::{
-    Event, FeedLine, FeedRequest,
+    Cursor, Event, FeedLine, FeedRequest,
     client::Client,
-    consumer::{Consumer, ConsumerConfig, MemoryCursorStore, Protocol, SplitOrder},
+    consumer::{
+        Claim, Consumer, ConsumerConfig, CursorStore, Lease, MemoryCursorStore, Protocol,
+        SplitOrder,
+    },
     server::{DataReader, MemoryLog, ReadError},
     v2::{Discovery, PartitionInfo},
 };
@@ -207,6 +211,75 @@ async fn unordered_children_start_without_waiting_for_their_parent() {
     let all = store.committed();
     assert_eq!(of(&all, 0), [0, 1, 2, 3]);
     assert_eq!(of(&all, 1), [10, 11]);
+}
+
+#[tokio::test]
+async fn finished_closed_partitions_are_not_asked_for_after_a_restart() {
+    let log = MemoryLog::new(2);
+    append(&log, 0, 0..4);
+    append(&log, 1, 0..2);
+    log.close(1).unwrap();
+    assert_eq!(log.split(0, 1).unwrap(), [2]);
+    append(&log, 2, 10..12);
+    let (server, requests) = serve_counted(Feed::from(log.clone()));
+    let store = MemoryCursorStore::new();
+    run_until_caught_up(&url(&server), &store, config(Protocol::Version2)).await;
+    let all = store.committed();
+    assert_eq!(of(&all, 0), [0, 1, 2, 3]);
+    assert_eq!(of(&all, 1), [0, 1]);
+    assert_eq!(of(&all, 2), [10, 11]);
+    assert_eq!(store.finished(NAME), [0, 1], "both closed partitions");
+    let asked = (requests.of(0), requests.of(1));
+
+    // A restart, on the same store: the closed partitions are finished,
+    // and the split's child starts at once, without its parent's request.
+    append(&log, 2, 12..14);
+    run_until_caught_up(&url(&server), &store, config(Protocol::Version2)).await;
+    assert_eq!(
+        (requests.of(0), requests.of(1)),
+        asked,
+        "a finished closed partition is not asked for again"
+    );
+    assert_eq!(of(&store.committed(), 2), [10, 11, 12, 13]);
+    assert_eq!(store.committed().len(), 10, "nothing applied twice");
+}
+
+#[tokio::test]
+async fn a_parent_another_member_finished_is_not_asked_for_and_its_child_starts() {
+    let log = MemoryLog::new(1);
+    append(&log, 0, 0..3);
+    assert_eq!(log.split(0, 1).unwrap(), [1]);
+    append(&log, 1, 10..12);
+    let (server, requests) = serve_counted(Feed::from(log.clone()));
+    let store = MemoryCursorStore::new();
+    // Another member holds the parent: this one's worker waits for it,
+    // and the child for the parent.
+    let other = Lease {
+        owner: "other".to_owned(),
+        ttl: Duration::from_secs(60),
+    };
+    assert_eq!(store.claim(NAME, 0, &other).await, Ok(Claim::Claimed));
+    let client = Client::new(&url(&server), 0).unwrap();
+    let config = ConsumerConfig {
+        until_caught_up: true,
+        ..config(Protocol::Version2)
+    };
+    let consumer = Consumer::new(client, store.clone(), Numbers::default(), config);
+    let running = tokio::spawn(consumer.run(std::future::pending()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(store.committed().is_empty(), "the child waits");
+
+    // The other member finishes the parent and lets it go.
+    let end = Cursor::new(0, "3").unwrap();
+    store.mark_finished(NAME, &end).await.unwrap();
+    store.release(NAME, 0, &other).await.unwrap();
+    tokio::time::timeout(NO_HANG, running)
+        .await
+        .expect("caught up in time")
+        .unwrap()
+        .expect("the consumer succeeds");
+    assert_eq!(store.committed(), [(1, 10), (1, 11)]);
+    assert_eq!(requests.of(0), 0, "the parent is finished: not asked for");
 }
 
 /// A reader whose discovery a test sets: `MemoryLog`'s events under a

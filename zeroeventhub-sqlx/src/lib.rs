@@ -39,8 +39,9 @@
 //! log in [`DEFAULT_TABLE`] (or a name of your choice), the cursor store
 //! in [`CURSORS_TABLE`], [`LEASES_TABLE`] and [`MEMBERS_TABLE`]. Every name starts with
 //! `zeh_`. `migrate()` also adds the columns that tables made by an
-//! earlier version lack (the event log's `event_type`), so an existing
-//! database goes on working.
+//! earlier version lack (the event log's `event_type`, the cursors'
+//! `finished_at_ms`, which marks a closed version 2 partition consumed to
+//! its end), so an existing database goes on working.
 //!
 //! # Feature flags
 //!

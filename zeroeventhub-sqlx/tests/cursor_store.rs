@@ -25,6 +25,8 @@ on_both_databases!(
     plain_helpers_save_and_load_every_cursor,
     migrate_is_idempotent,
     the_ddl_is_what_migrate_runs,
+    finished_partitions_round_trip_per_consumer,
+    a_cursors_table_of_the_previous_version_is_migrated,
 );
 
 const CONSUMER: &str = "billing";
@@ -261,12 +263,12 @@ where
 {
     let store = SqlCursorStore::new(pool.clone());
     let ddl = store.ddl();
-    assert_eq!(ddl.len(), 3, "{ddl:?}");
+    // PostgreSQL's also upgrade an older cursors table.
+    let postgres = <DB as sqlx::Database>::NAME == "PostgreSQL";
+    assert_eq!(ddl.len(), if postgres { 4 } else { 3 }, "{ddl:?}");
+    assert!(ddl[0].contains("finished_at_ms BIGINT"), "{ddl:?}");
     for sql in ddl {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .unwrap();
+        execute(&pool, sql).await;
     }
     assert!(claim(&store, 0, &long("a")).await);
     assert!(save_and_commit(&store, &cursor(0, "7"), &long("a")).await);
@@ -274,6 +276,156 @@ where
         store.load_cursors(CONSUMER).await.unwrap(),
         [cursor(0, "7")]
     );
+    store
+        .mark_finished(CONSUMER, &cursor(0, "7"))
+        .await
+        .unwrap();
+    assert_eq!(store.load_finished(CONSUMER).await.unwrap(), [0]);
+
+    // On PostgreSQL the same statements upgrade an older table, and run
+    // twice.
+    if postgres {
+        let schema = format!("zeh_previous_{:016x}", fastrand::u64(..));
+        let old = SqlCursorStore::new(pool.clone())
+            .with_schema(&schema)
+            .unwrap();
+        execute(&pool, format!("CREATE SCHEMA {schema}")).await;
+        execute(&pool, previous_cursors_table(&format!("{schema}."))).await;
+        for _ in 0..2 {
+            for sql in old.ddl() {
+                execute(&pool, sql).await;
+            }
+        }
+        old.mark_finished(CONSUMER, &cursor(1, "3")).await.unwrap();
+        assert_eq!(old.load_finished(CONSUMER).await.unwrap(), [1]);
+        execute(&pool, format!("DROP SCHEMA {schema} CASCADE")).await;
+    }
+}
+
+async fn execute<DB: Backend>(pool: &Pool<DB>, sql: String)
+where
+    for<'e> &'e Pool<DB>: sqlx::Executor<'e, Database = DB>,
+{
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// A closed partition consumed to its end is marked finished: its stored
+/// cursor stays, one that never stored a cursor gets its last, marking
+/// twice changes nothing, and each consumer has its own.
+async fn finished_partitions_round_trip_per_consumer<DB: Backend>(pool: Pool<DB>) {
+    let store = store(pool).await;
+    assert_eq!(store.load_finished(CONSUMER).await.unwrap(), [0u32; 0]);
+    save_plainly(&store, &[cursor(4, "40"), cursor(0, "5")]).await;
+
+    store
+        .mark_finished(CONSUMER, &cursor(4, "40"))
+        .await
+        .unwrap();
+    store
+        .mark_finished(CONSUMER, &cursor(4, "41"))
+        .await
+        .unwrap();
+    store
+        .mark_finished(CONSUMER, &Cursor::first(2))
+        .await
+        .unwrap();
+    assert_eq!(store.load_finished(CONSUMER).await.unwrap(), [2, 4]);
+    assert_eq!(
+        store.load_cursors(CONSUMER).await.unwrap(),
+        [cursor(0, "5"), Cursor::first(2), cursor(4, "40")]
+    );
+    assert_eq!(store.load_finished("other").await.unwrap(), [0u32; 0]);
+
+    // Saving a cursor leaves the mark; so does a migration.
+    save_plainly(&store, &[cursor(4, "42")]).await;
+    store.migrate().await.unwrap();
+    assert_eq!(store.load_finished(CONSUMER).await.unwrap(), [2, 4]);
+    assert_eq!(stored(&store, 4).await, Some(cursor(4, "42")));
+}
+
+/// The cursors table as the previous version created it: no
+/// `finished_at_ms`. `prefix` is a schema and a dot, or nothing.
+fn previous_cursors_table(prefix: &str) -> String {
+    format!(
+        "CREATE TABLE {prefix}zeh_consumer_cursors (
+            consumer TEXT NOT NULL,
+            partition_id BIGINT NOT NULL,
+            cursor TEXT NOT NULL,
+            updated_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (consumer, partition_id)
+        )"
+    )
+}
+
+async fn a_cursors_table_of_the_previous_version_is_migrated<DB: Backend>(pool: Pool<DB>)
+where
+    for<'e> &'e Pool<DB>: sqlx::Executor<'e, Database = DB>,
+{
+    // The previous version's three tables; only the cursors' changed.
+    execute(&pool, previous_cursors_table("")).await;
+    execute(
+        &pool,
+        "CREATE TABLE zeh_consumer_leases (
+            consumer TEXT NOT NULL,
+            partition_id BIGINT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (consumer, partition_id)
+        )"
+        .to_owned(),
+    )
+    .await;
+    execute(
+        &pool,
+        "CREATE TABLE zeh_consumer_members (
+            consumer TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at_ms BIGINT NOT NULL,
+            PRIMARY KEY (consumer, owner)
+        )"
+        .to_owned(),
+    )
+    .await;
+    // Rows as the previous version saved them.
+    execute(
+        &pool,
+        format!(
+            "INSERT INTO zeh_consumer_cursors (consumer, partition_id, cursor, updated_at_ms)
+             VALUES ('{CONSUMER}', 0, '12', 1), ('{CONSUMER}', 1, '_last', 1)"
+        ),
+    )
+    .await;
+    let store = SqlCursorStore::new(pool.clone());
+    // Several processes, all starting the new version at once.
+    support::all_at_once(4, || {
+        let store = store.clone();
+        async move { store.migrate().await }
+    })
+    .await;
+    store.migrate().await.unwrap();
+
+    assert_eq!(
+        store.load_cursors(CONSUMER).await.unwrap(),
+        [cursor(0, "12"), cursor(1, "_last")]
+    );
+    assert_eq!(
+        store.load_finished(CONSUMER).await.unwrap(),
+        [0u32; 0],
+        "an old row is not finished"
+    );
+    store
+        .mark_finished(CONSUMER, &cursor(0, "12"))
+        .await
+        .unwrap();
+    assert_eq!(store.load_finished(CONSUMER).await.unwrap(), [0]);
+    assert_eq!(stored(&store, 0).await, Some(cursor(0, "12")));
+    // The runtime's saves go on as before.
+    assert!(claim(&store, 1, &long("a")).await);
+    assert!(save_and_commit(&store, &cursor(1, "13"), &long("a")).await);
+    assert_eq!(stored(&store, 1).await, Some(cursor(1, "13")));
 }
 
 /// A store (and an event log) in a schema of its own: `migrate` creates

@@ -129,6 +129,25 @@ impl<DB: Backend> CursorStore for SqlCursorStore<DB> {
     async fn commit(&self, transaction: Transaction<'static, DB>) -> Result<(), Error> {
         Ok(transaction.commit().await?)
     }
+
+    async fn mark_finished(&self, consumer: &str, last: &Cursor) -> Result<(), Error> {
+        let mut connection = self.pool.acquire().await?;
+        let query = statement::<DB>(&self.sql.finish)
+            .text(consumer)
+            .int(last.partition_id().into())
+            .text(last.as_str());
+        DB::execute(&mut connection, query).await?;
+        Ok(())
+    }
+
+    async fn load_finished(&self, consumer: &str) -> Result<Vec<u32>, Error> {
+        let mut connection = self.pool.acquire().await?;
+        let query = statement::<DB>(&self.sql.load_finished).text(consumer);
+        let rows = DB::fetch_all(&mut connection, query).await?;
+        rows.iter()
+            .map(|row| super::partition_of(DB::get_int(row, 0)?))
+            .collect()
+    }
 }
 
 /// `sql` with the arguments of a lease statement: consumer, partition,

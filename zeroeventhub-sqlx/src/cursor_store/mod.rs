@@ -21,6 +21,11 @@ pub const LEASES_TABLE: &str = "zeh_consumer_leases";
 /// The table of group members: one row per live process of a consumer.
 pub const MEMBERS_TABLE: &str = "zeh_consumer_members";
 
+/// The nullable column of [`CURSORS_TABLE`] that marks a closed version 2
+/// partition finished; tables made before it had none, and a migration
+/// adds it.
+const FINISHED_COLUMN: &str = "finished_at_ms";
+
 /// A consumer's cursors, kept in its own database and saved in the same
 /// transaction as the effects of the events: the
 /// [`CursorStore`](zeroeventhub::consumer::CursorStore) of the consumer
@@ -31,12 +36,29 @@ pub const MEMBERS_TABLE: &str = "zeh_consumer_members";
 /// [`migrate`](SqlCursorStore::migrate) creates them:
 ///
 /// - [`CURSORS_TABLE`] (`consumer`, `partition_id`, `cursor`,
-///   `updated_at_ms`), primary key (`consumer`, `partition_id`);
+///   `updated_at_ms`, `finished_at_ms`), primary key (`consumer`,
+///   `partition_id`); `finished_at_ms`, NULL until then, is when a closed
+///   version 2 partition was consumed to its end
+///   ([`mark_finished`](zeroeventhub::consumer::CursorStore::mark_finished)):
+///   the runtime no longer asks for it, and an ordered split's children
+///   start at once, after a restart too;
 /// - [`LEASES_TABLE`] (`consumer`, `partition_id`, `owner`,
 ///   `expires_at_ms`), primary key (`consumer`, `partition_id`);
 /// - [`MEMBERS_TABLE`] (`consumer`, `owner`, `expires_at_ms`), primary key
 ///   (`consumer`, `owner`): the live processes of each consumer name, by
 ///   which the runtime shares the partitions among them.
+///
+/// Tables made by an earlier version of this crate have no
+/// `finished_at_ms`: [`migrate`](SqlCursorStore::migrate) adds it
+/// (nullable, no default: no row is rewritten), and their cursors stay as
+/// they are.
+///
+/// The flag is a column of the cursor's row rather than a table of its
+/// own because it belongs to the cursor: it says that cursor is final.
+/// Deleting a consumer's cursors, to consume a feed again from the start,
+/// so forgets the flag too (a table of its own would go on skipping the
+/// closed partitions); and a partition that never stored a cursor (closed
+/// and empty) gets a row with its final one when it is marked.
 ///
 /// Times are milliseconds since the Unix epoch by **the database's
 /// clock** (`clock_timestamp()` on PostgreSQL, `julianday('now')` on
@@ -153,8 +175,16 @@ impl<DB: Backend> SqlCursorStore<DB> {
     /// The statements [`migrate`](SqlCursorStore::migrate) runs, for a
     /// migration tool of your own (run them in this order, in one
     /// transaction).
+    ///
+    /// On PostgreSQL they also upgrade a cursors table made by an earlier
+    /// version (`ALTER TABLE ... ADD COLUMN IF NOT EXISTS finished_at_ms
+    /// BIGINT`). SQLite has no `ADD COLUMN IF NOT EXISTS`: there they only
+    /// create the tables, and an older cursors table needs `ALTER TABLE
+    /// zeh_consumer_cursors ADD COLUMN finished_at_ms BIGINT`, once (or
+    /// `migrate`, which looks first).
     pub fn ddl(&self) -> Vec<String> {
-        crate::migrate::ddl::<DB>(self.sql.schema.as_deref(), &self.ddl_statements(), &[])
+        let schema = self.sql.schema.as_deref();
+        crate::migrate::ddl::<DB>(schema, &self.ddl_statements(), &self.sql.added_columns())
     }
 
     fn ddl_statements(&self) -> [crate::backend::Sql; 3] {
@@ -171,15 +201,22 @@ impl<DB: Backend> SqlCursorStore<DB> {
     }
 
     /// Creates the tables if they do not exist, and on PostgreSQL the
-    /// [schema](SqlCursorStore::with_schema) if it is missing. Safe to call
-    /// at every start, from several processes at once.
+    /// [schema](SqlCursorStore::with_schema) if it is missing; adds the
+    /// `finished_at_ms` column to a cursors table made by an earlier
+    /// version of this crate. Safe to call at every start, from several
+    /// processes at once.
+    ///
+    /// The column is looked for in the catalog first: a table that has it
+    /// is not locked. Adding it takes the table's write lock for a moment,
+    /// on PostgreSQL after the transactions using the table have ended.
     ///
     /// # Errors
     ///
     /// [`Error::Database`] when the database refuses.
     pub async fn migrate(&self) -> Result<(), Error> {
         let schema = self.sql.schema.as_deref();
-        crate::migrate::run(&self.pool, schema, &self.ddl_statements(), &[]).await
+        let columns = self.sql.added_columns();
+        crate::migrate::run(&self.pool, schema, &self.ddl_statements(), &columns).await
     }
 
     /// Every stored cursor of `consumer`, by partition.
@@ -194,16 +231,7 @@ impl<DB: Backend> SqlCursorStore<DB> {
         let query = statement::<DB>(&self.sql.load_all).text(consumer);
         let rows = DB::fetch_all(&mut connection, query).await?;
         rows.iter()
-            .map(|row| {
-                let partition_id = DB::get_int(row, 0)?;
-                let partition_id = u32::try_from(partition_id).map_err(|_| {
-                    Error::corrupt(
-                        CURSORS_TABLE,
-                        format!("partition {partition_id} out of range"),
-                    )
-                })?;
-                to_cursor(partition_id, DB::get_text(row, 1)?)
-            })
+            .map(|row| to_cursor(partition_of(DB::get_int(row, 0)?)?, DB::get_text(row, 1)?))
             .collect()
     }
 
@@ -255,6 +283,12 @@ impl<DB: Backend> SqlCursorStore<DB> {
         }
         Ok(())
     }
+}
+
+/// A stored partition id, checked.
+fn partition_of(stored: i64) -> Result<u32, Error> {
+    u32::try_from(stored)
+        .map_err(|_| Error::corrupt(CURSORS_TABLE, format!("partition {stored} out of range")))
 }
 
 fn to_cursor(partition_id: u32, value: String) -> Result<Cursor, Error> {

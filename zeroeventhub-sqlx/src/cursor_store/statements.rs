@@ -1,13 +1,18 @@
 //! The SQL of the cursor store, written once for every database.
 
-use super::{CURSORS_TABLE, LEASES_TABLE, MEMBERS_TABLE};
-use crate::backend::{Dialect, Sql};
+use super::{CURSORS_TABLE, FINISHED_COLUMN, LEASES_TABLE, MEMBERS_TABLE};
+use crate::{
+    backend::{Dialect, Sql},
+    migrate::AddedColumn,
+};
 
 /// The cursor store's SQL, with the database's clock filled in.
 #[derive(Debug)]
 pub(super) struct Statements {
     /// The schema the tables are in, if given.
     pub(super) schema: Option<String>,
+    /// The cursors table, qualified.
+    pub(super) cursors: String,
     pub(super) create_cursors: Sql,
     pub(super) create_leases: Sql,
     /// The cursor of consumer `$1`, partition `$2`.
@@ -16,6 +21,11 @@ pub(super) struct Statements {
     pub(super) load_all: Sql,
     /// Stores cursor `$3` of consumer `$1`, partition `$2`.
     pub(super) upsert: Sql,
+    /// Marks partition `$2` of consumer `$1` finished, storing cursor `$3`
+    /// if it has none.
+    pub(super) finish: Sql,
+    /// The finished partitions of consumer `$1`.
+    pub(super) load_finished: Sql,
     /// Takes or renews the lease of consumer `$1`, partition `$2` for owner
     /// `$3` until `$4` ms from now; returns a row if it did.
     pub(super) claim: Sql,
@@ -59,6 +69,7 @@ impl Statements {
                     partition_id BIGINT NOT NULL,
                     cursor TEXT NOT NULL,
                     updated_at_ms BIGINT NOT NULL,
+                    {FINISHED_COLUMN} BIGINT,
                     PRIMARY KEY (consumer, partition_id)
                 )"
             )),
@@ -82,6 +93,21 @@ impl Statements {
                  VALUES ($1, $2, $3, {now})
                  ON CONFLICT (consumer, partition_id)
                  DO UPDATE SET cursor = excluded.cursor, updated_at_ms = excluded.updated_at_ms"
+            )),
+            // A stored cursor stays (it is the final one), and so does the
+            // time it was first marked.
+            finish: sql(format!(
+                "INSERT INTO {cursors}
+                   (consumer, partition_id, cursor, updated_at_ms, {FINISHED_COLUMN})
+                 VALUES ($1, $2, $3, {now}, {now})
+                 ON CONFLICT (consumer, partition_id)
+                 DO UPDATE SET {FINISHED_COLUMN} =
+                   COALESCE({cursors}.{FINISHED_COLUMN}, excluded.{FINISHED_COLUMN})"
+            )),
+            load_finished: sql(format!(
+                "SELECT partition_id FROM {cursors}
+                 WHERE consumer = $1 AND {FINISHED_COLUMN} IS NOT NULL
+                 ORDER BY partition_id"
             )),
             // One statement, atomic on both databases: the conflicting row
             // is locked (PostgreSQL) or the database is (SQLite) while the
@@ -131,6 +157,16 @@ impl Statements {
             leave: sql(format!(
                 "DELETE FROM {members} WHERE consumer = $1 AND owner = $2"
             )),
+            cursors,
         }
+    }
+
+    /// The columns that tables made by an earlier version lack.
+    pub(super) fn added_columns(&self) -> [AddedColumn; 1] {
+        [AddedColumn {
+            table: self.cursors.clone(),
+            name: FINISHED_COLUMN,
+            sql_type: "BIGINT",
+        }]
     }
 }

@@ -158,7 +158,10 @@ pub enum Protocol {
     /// every worker stops after its page, the producer is discovered
     /// again, and each partition goes on from its stored cursor. A closed
     /// partition is consumed to its end (a page without events), then no
-    /// longer asked for. A split's children start as
+    /// longer asked for; the store records it
+    /// ([`CursorStore::mark_finished`](super::CursorStore::mark_finished)),
+    /// so that a restart, or another member of the group, does not ask
+    /// for it either. A split's children start as
     /// [`SplitOrder`] says (method 1) or from the stored cursor of their
     /// nearest listed ancestor (method 2, `cursorFromPartitions`).
     Version2,

@@ -1,7 +1,7 @@
 //! A cursor store in memory, for tests.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex, MutexGuard},
     time::Instant,
 };
@@ -11,8 +11,9 @@ use crate::Cursor;
 
 /// A [`CursorStore`] in memory, with the semantics of a database one
 /// (leases with fencing, groups, transactions that commit whole or not at
-/// all): to test a [`Handler`](super::Handler) or a consumer setup without
-/// a database. Clones share one store.
+/// all, version 2's finished partitions): to test a
+/// [`Handler`](super::Handler) or a consumer setup without a database.
+/// Clones share one store.
 ///
 /// Its transaction, [`MemoryTransaction<T>`], holds what the handler
 /// writes ([`push`](MemoryTransaction::push)); it becomes visible in
@@ -60,6 +61,7 @@ impl<T> Default for MemoryCursorStore<T> {
                 cursors: BTreeMap::new(),
                 leases: BTreeMap::new(),
                 members: BTreeMap::new(),
+                finished: BTreeSet::new(),
                 committed: Vec::new(),
             })),
         }
@@ -74,6 +76,8 @@ struct State<T> {
     leases: BTreeMap<(String, u32), (String, Instant)>,
     /// Expiry, by (consumer, owner).
     members: BTreeMap<(String, String), Instant>,
+    /// Version 2's finished closed partitions, as (consumer, partition).
+    finished: BTreeSet<(String, u32)>,
     committed: Vec<T>,
 }
 
@@ -127,6 +131,15 @@ impl<T> MemoryCursorStore<T> {
         of_consumer.map(|(_, cursor)| cursor.clone()).collect()
     }
 
+    /// The partitions of `consumer` recorded as finished (closed, and
+    /// consumed to their end), in ascending order.
+    pub fn finished(&self, consumer: &str) -> Vec<u32> {
+        let state = self.state();
+        let finished = state.finished.iter();
+        let of_consumer = finished.filter(|(name, _)| name == consumer);
+        of_consumer.map(|(_, partition_id)| *partition_id).collect()
+    }
+
     /// Every value written by committed transactions, in commit order.
     pub fn committed(&self) -> Vec<T>
     where
@@ -157,9 +170,11 @@ impl<T: Send + 'static> CursorStore for MemoryCursorStore<T> {
     ) -> Result<Claim, LeaseLost> {
         let now = Instant::now();
         let mut state = self.state();
-        if let Some((owner, expires)) = state.holder(consumer, partition_id, now)
-            && owner != lease.owner
-        {
+        // No let-chain: the crate's MSRV (1.85) has none.
+        let other = state
+            .holder(consumer, partition_id, now)
+            .filter(|(owner, _)| *owner != lease.owner);
+        if let Some((owner, expires)) = other {
             return Ok(Claim::HeldBy {
                 owner: owner.to_owned(),
                 expires_in: expires - now,
@@ -276,6 +291,23 @@ impl<T: Send + 'static> CursorStore for MemoryCursorStore<T> {
         state.committed.extend(transaction.writes);
         Ok(())
     }
+
+    async fn mark_finished(&self, consumer: &str, last: &Cursor) -> Result<(), LeaseLost> {
+        let key = (consumer.to_owned(), last.partition_id());
+        let mut state = self.state();
+        // As a database row would: a partition that never stored a cursor
+        // gets its last one; a stored cursor stays.
+        state
+            .cursors
+            .entry(key.clone())
+            .or_insert_with(|| last.clone());
+        state.finished.insert(key);
+        Ok(())
+    }
+
+    async fn load_finished(&self, consumer: &str) -> Result<Vec<u32>, LeaseLost> {
+        Ok(self.finished(consumer))
+    }
 }
 
 /// The only failure of a [`MemoryCursorStore`]: a transaction whose lease
@@ -286,4 +318,34 @@ impl<T: Send + 'static> CursorStore for MemoryCursorStore<T> {
 pub struct LeaseLost {
     /// The partition.
     pub partition_id: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn finished_partitions_are_kept_per_consumer_with_their_last_cursor() {
+        let store = MemoryCursorStore::<()>::new();
+        let lease = Lease {
+            owner: "a".to_owned(),
+            ttl: std::time::Duration::from_secs(60),
+        };
+        assert_eq!(store.claim("one", 0, &lease).await, Ok(Claim::Claimed));
+        let mut transaction = store.begin().await.unwrap();
+        let stored = Cursor::new(0, "7").unwrap();
+        let saved = store.save_cursor(&mut transaction, "one", &stored, &lease);
+        assert_eq!(saved.await, Ok(true));
+        store.commit(transaction).await.unwrap();
+
+        // A stored cursor stays; a partition without one gets the last.
+        let other = Cursor::new(0, "99").unwrap();
+        store.mark_finished("one", &other).await.unwrap();
+        store.mark_finished("one", &Cursor::first(3)).await.unwrap();
+        store.mark_finished("one", &Cursor::first(3)).await.unwrap();
+        assert_eq!(store.load_finished("one").await, Ok(vec![0, 3]));
+        assert_eq!(store.cursors("one"), [stored, Cursor::first(3)]);
+        assert_eq!(store.load_finished("two").await, Ok(vec![]));
+        assert!(store.cursors("two").is_empty());
+    }
 }

@@ -5,8 +5,9 @@ use std::{future::Future, time::Duration};
 use crate::{BoxError, Cursor, Event, Page};
 
 /// The consumer's database as the runtime sees it: cursors per
-/// (consumer name, partition), transactions, and leases that make one
-/// worker at a time the owner of a partition.
+/// (consumer name, partition), transactions, leases that make one
+/// worker at a time the owner of a partition, and, for version 2, which
+/// closed partitions have been consumed to their end.
 ///
 /// The runtime's promise rests on two rules an implementation keeps:
 ///
@@ -97,6 +98,47 @@ pub trait CursorStore: Send + Sync + 'static {
         &self,
         transaction: Self::Transaction,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Version 2: records that the closed partition `last.partition_id()`
+    /// has been consumed to its end for `consumer`, at `last`: the final
+    /// checkpoint, which is stored already when the partition brought
+    /// events (a partition that never did has no stored cursor, and a
+    /// store that needs a row may store `last`; one that has a cursor
+    /// keeps it). The runtime calls it once a response on the closed
+    /// partition brings no event, while it still holds the lease.
+    ///
+    /// The flag only ever goes from unset to set, so no lease is checked.
+    /// Nothing depends on it for correctness: it spares the runtime, after
+    /// a restart or in another member of the group, one request on a
+    /// partition that is known to be empty, and lets an ordered split's
+    /// children start at once.
+    ///
+    /// The default stores nothing: the runtime then polls a closed
+    /// partition once more after a restart (a request that brings no
+    /// event), and only then starts the children that wait for it.
+    fn mark_finished(
+        &self,
+        consumer: &str,
+        last: &Cursor,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (consumer, last);
+        async { Ok(()) }
+    }
+
+    /// Version 2: the partitions of `consumer` recorded as finished by
+    /// [`mark_finished`](CursorStore::mark_finished), in ascending order.
+    /// The runtime skips those that its discovery lists as closed (a
+    /// partition listed as open is consumed whatever the store says).
+    ///
+    /// The default returns none: the runtime then polls a closed
+    /// partition once more after a restart.
+    fn load_finished(
+        &self,
+        consumer: &str,
+    ) -> impl Future<Output = Result<Vec<u32>, Self::Error>> + Send {
+        let _ = consumer;
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// What a [`CursorStore::claim`] found.

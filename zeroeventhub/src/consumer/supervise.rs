@@ -27,7 +27,8 @@ pub(super) struct Supervisor<'c, S, H, F> {
     backoff: Backoff,
     /// A discovery made already (by [`Protocol::Detect`](super::Protocol::Detect)).
     pub(super) discovered: Option<Discovery>,
-    /// Version 2: the closed partitions consumed to their end in this run.
+    /// Version 2: the closed partitions consumed to their end, in this run
+    /// or before it (as the store records them).
     finished: BTreeSet<u32>,
 }
 
@@ -128,17 +129,35 @@ where
     /// parent to finish (ordered splits): skipping finished closed ones,
     /// starting a split's children as version 2 says.
     async fn plan(
-        &self,
+        &mut self,
         discovery: &Discovery,
     ) -> Result<(Vec<Assignment>, Vec<(u32, Assignment)>), S::Error> {
+        if discovery
+            .partitions
+            .iter()
+            .any(|partition| partition.closed)
+        {
+            self.load_finished().await;
+        }
         let config = &self.consumer.shared.config;
         let token: Arc<str> = discovery.token.as_str().into();
+        // Finished, as far as this discovery goes: recorded so, and not
+        // listed as open (a partition listed as open is consumed whatever
+        // the record says).
+        let finished = |id: u32| {
+            self.finished.contains(&id)
+                && discovery
+                    .partitions
+                    .iter()
+                    .find(|partition| partition.id == id)
+                    .is_none_or(|partition| partition.closed)
+        };
         let mut ready = Vec::new();
         let mut deferred = Vec::new();
         for partition in &discovery.partitions {
             let id = partition.id;
             if (!config.partitions.is_empty() && !config.partitions.contains(&id))
-                || self.finished.contains(&id)
+                || (partition.closed && finished(id))
             {
                 continue;
             }
@@ -151,7 +170,7 @@ where
             if let Some(parent) = partition.starts_after_partition {
                 // Method 1: after every event of the parent, from the start.
                 assignment.start = Some(Cursor::first(id));
-                if config.splits == SplitOrder::Ordered && !self.finished.contains(&parent) {
+                if config.splits == SplitOrder::Ordered && !finished(parent) {
                     deferred.push((parent, assignment));
                     continue;
                 }
@@ -161,6 +180,20 @@ where
             ready.push(assignment);
         }
         Ok((ready, deferred))
+    }
+
+    /// Adds the closed partitions the store records as finished (before
+    /// this run, or by another member of the group) to those known. A store
+    /// that fails costs a request on each: it is logged, and the plan goes
+    /// on with what this run knows.
+    async fn load_finished(&mut self) {
+        let shared = &self.consumer.shared;
+        match shared.store.load_finished(&shared.config.name).await {
+            Ok(finished) => self.finished.extend(finished),
+            Err(error) => {
+                tracing::warn!(error = %ErrorChain(&error), "could not read the finished partitions; polling the closed ones");
+            }
+        }
     }
 
     /// Method 2: a child without a cursor of its own starts from the

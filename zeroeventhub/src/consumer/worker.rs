@@ -165,12 +165,19 @@ where
             }
             match claim(shared, assignment).await {
                 Ok(Ok(cursor)) => {
-                    if held.is_none() {
+                    let taken = held.is_none();
+                    if taken {
                         shared.group.claimed();
                         tracing::debug!(cursor = cursor.as_str(), "partition claimed");
                     }
                     last_holder = None;
                     *held = Some((cursor, Instant::now()));
+                    if taken && assignment.closed && finished_already(shared, partition_id).await {
+                        // Another member of the group finished it while
+                        // this worker waited for the lease.
+                        tracing::info!("closed partition finished already");
+                        return Ok(Ended::Finished(partition_id));
+                    }
                 }
                 Ok(Err(Holder { owner, expires_in })) => {
                     if held.take().is_some() {
@@ -286,8 +293,7 @@ where
                 }
             }
             if assignment.closed {
-                tracing::info!(cursor = cursor.as_str(), "closed partition finished");
-                return Ok(Ended::Finished(partition_id));
+                return Ok(finished(shared, &cursor).await);
             }
             if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                 break;
@@ -295,6 +301,10 @@ where
             continue;
         };
 
+        // This page ends a closed partition if it commits (the cursor moved
+        // past no event the filter dropped, and none came).
+        let last = (assignment.closed && page.is_empty() && config.event_types.is_all())
+            .then(|| next.clone());
         match apply(shared, &page, &next).await {
             Ok(Applied::Committed) => {
                 tracing::debug!(
@@ -324,9 +334,8 @@ where
                     // The cursor moved past events the filter dropped:
                     // more may follow, so this is not caught up yet.
                     polling.got_events();
-                } else if assignment.closed {
-                    tracing::info!("closed partition finished");
-                    return Ok(Ended::Finished(partition_id));
+                } else if let Some(last) = &last {
+                    return Ok(finished(shared, last).await);
                 } else if config.until_caught_up || wait(stop, polling.pause_after_empty()).await {
                     break;
                 }
@@ -359,6 +368,43 @@ where
         }
     }
     Ok(Ended::Stopped)
+}
+
+/// Version 2: records that the closed partition is finished at `last`,
+/// its final checkpoint, and says so. Only an optimisation hangs on the
+/// record (a restart, or another member, skips the partition instead of
+/// polling it once more): a store that fails is logged, and the run goes
+/// on as if it had not.
+async fn finished<S, H>(shared: &Shared<S, H>, last: &Cursor) -> Ended
+where
+    S: CursorStore,
+{
+    tracing::info!(cursor = last.as_str(), "closed partition finished");
+    let name = &shared.config.name;
+    if let Err(error) = shared.store.mark_finished(name, last).await {
+        tracing::warn!(
+            error = %ErrorChain(&error),
+            "could not record the closed partition as finished; it will be polled once more after a restart"
+        );
+        metrics::consumer_error("store");
+    }
+    Ended::Finished(last.partition_id())
+}
+
+/// Version 2: whether the store records the closed `partition_id` as
+/// finished (by another member of the group, say). A store that fails
+/// says no: the worker then polls the partition, which is harmless.
+async fn finished_already<S, H>(shared: &Shared<S, H>, partition_id: u32) -> bool
+where
+    S: CursorStore,
+{
+    match shared.store.load_finished(&shared.config.name).await {
+        Ok(finished) => finished.contains(&partition_id),
+        Err(error) => {
+            tracing::warn!(error = %ErrorChain(&error), "could not read the finished partitions; polling this closed one");
+            false
+        }
+    }
 }
 
 /// The headers to ask for: the configured ones, and the time header.
