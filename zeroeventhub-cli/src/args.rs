@@ -11,6 +11,7 @@ use zeroeventhub::{
     ndjson::DEFAULT_MAX_LINE_LENGTH,
     reqwest::header::{HeaderName, HeaderValue},
     server::DEFAULT_PAGE_SIZE,
+    v2::MAX_PARTITION_ID,
 };
 use zeroeventhub_sqlx::DEFAULT_TABLE;
 
@@ -85,16 +86,23 @@ pub(crate) struct FeedArgs {
     #[arg(value_name = "URL", value_parser = parse::url)]
     pub(crate) url: Url,
 
-    /// The feed's partition count (the `n` parameter), e.g. --partitions 3
+    /// Speak version 1 (ZeroEventHub) to a feed of N partitions (the `n` parameter), e.g. --partitions 3
+    ///
+    /// Without it, zeh asks the producer for its discovery and speaks
+    /// version 2 (FeedAPI): the partitions, the token and their changes
+    /// come from the producer. A producer that speaks version 1 only
+    /// answers that request with 400, and zeh then asks for --partitions.
+    /// A producer that speaks both serves version 1 to requests with N.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) partitions: u32,
+    pub(crate) partitions: Option<u32>,
 
     /// Start partition P after CURSOR; repeat for more partitions, e.g. --cursor 0=_first --cursor 2=1042
     ///
     /// Only the partitions given are requested. Without --cursor every
-    /// partition 0..N starts from _first. CURSOR is the producer's opaque
-    /// string (printable ASCII): _first for the beginning, _last for only
-    /// new events, or a cursor from a checkpoint.
+    /// partition starts from _first: 0..N with --partitions N, else every
+    /// partition of the producer's discovery. CURSOR is the producer's
+    /// opaque string (printable ASCII): _first for the beginning, _last for
+    /// only new events, or a cursor from a checkpoint.
     #[arg(long = "cursor", value_name = "P=CURSOR", value_parser = parse::cursor)]
     pub(crate) cursors: Vec<Cursor>,
 
@@ -108,7 +116,8 @@ pub(crate) struct FeedArgs {
     /// Event headers to ask for: comma-separated names or _all, e.g. --headers ce_id,ce_type
     ///
     /// Passed through as the `headers` parameter. Without it, events come
-    /// without headers.
+    /// without headers. Version 1 only (--partitions): version 2 events
+    /// have no headers.
     #[arg(long, value_name = "LIST", value_parser = parse::headers)]
     pub(crate) headers: Option<HeaderSelection>,
 
@@ -172,11 +181,11 @@ impl ConnectionArgs {
 }
 
 impl FeedArgs {
-    /// The cursors of the first request: those given, or `_first` for
-    /// every partition.
-    pub(crate) fn start_cursors(&self) -> Vec<Cursor> {
+    /// Version 1: the cursors of the first request, those given or
+    /// `_first` for every partition of `0..partitions`.
+    pub(crate) fn start_cursors(&self, partitions: u32) -> Vec<Cursor> {
         if self.cursors.is_empty() {
-            (0..self.partitions).map(Cursor::first).collect()
+            (0..partitions).map(Cursor::first).collect()
         } else {
             self.cursors.clone()
         }
@@ -192,16 +201,23 @@ impl FeedArgs {
         &self,
         configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
     ) -> anyhow::Result<Client> {
-        self.connection
-            .connection()
-            .client(self.url.as_str(), self.partitions, configure)
+        self.connection.connection().client(
+            self.url.as_str(),
+            self.partitions.unwrap_or(0),
+            configure,
+        )
     }
 
-    /// A request for `cursors` with the optional parameters given.
+    /// A version 1 request for `cursors` with the optional parameters
+    /// given.
     pub(crate) fn fetch<'c>(&self, client: &'c Client, cursors: &[Cursor]) -> FetchBuilder<'c> {
-        let mut fetch = client
-            .fetch(cursors)
-            .headers(self.headers.clone().unwrap_or_default());
+        self.request(client.fetch(cursors))
+    }
+
+    /// `fetch` (of either version) with the optional parameters given:
+    /// headers (version 1 only), page size hint, event-type filter.
+    pub(crate) fn request<'c>(&self, fetch: FetchBuilder<'c>) -> FetchBuilder<'c> {
+        let mut fetch = fetch.headers(self.headers.clone().unwrap_or_default());
         if let Some(hint) = self.page_size_hint {
             fetch = fetch.page_size_hint(hint);
         }
@@ -218,17 +234,31 @@ impl FeedArgs {
     }
 
     /// The checks that need two arguments, as the producer would make
-    /// them: each `--cursor` partition in `0..N`, none given twice.
+    /// them: each `--cursor` partition in `0..N` (version 2: a partition
+    /// id, at most 32767), none given twice; `--headers` only on version 1.
     fn check(&self) -> Result<(), String> {
-        let request = FeedRequest::new(self.partitions, self.start_cursors());
-        request.validate().map_err(|error| {
-            format!(
-                "invalid --cursor: {error} (--partitions {})",
-                self.partitions
-            )
-        })
+        let Some(partitions) = self.partitions else {
+            if self.headers.is_some() {
+                return Err(VERSION_1_ONLY.replace("{option}", "--headers"));
+            }
+            if self.cursors.is_empty() {
+                return Ok(());
+            }
+            let request = FeedRequest::new(MAX_PARTITION_ID + 1, self.cursors.clone());
+            return request
+                .validate()
+                .map_err(|error| format!("invalid --cursor: {error}"));
+        };
+        let request = FeedRequest::new(partitions, self.start_cursors(partitions));
+        request
+            .validate()
+            .map_err(|error| format!("invalid --cursor: {error} (--partitions {partitions})"))
     }
 }
+
+/// Why an option needs `--partitions`; `{option}` names it.
+const VERSION_1_ONLY: &str = "{option} asks for event headers, which only version 1 (ZeroEventHub) has: \
+     give the feed's partition count with --partitions N to speak version 1";
 
 /// `zeh fetch`.
 #[derive(Debug, Args)]
@@ -325,6 +355,9 @@ impl FollowArgs {
     /// A read timeout that a held request would outlast cuts it off: the
     /// timeout must exceed the wait.
     fn check(&self) -> Result<(), String> {
+        if self.time_header.is_some() && self.feed.partitions.is_none() {
+            return Err(VERSION_1_ONLY.replace("{option}", "--time-header"));
+        }
         match self.long_poll() {
             Some(wait) if self.feed.connection.read_timeout <= wait => Err(format!(
                 "--read-timeout {} must exceed --wait {} (the producer may hold a request that long)",
@@ -547,11 +580,11 @@ mod tests {
     fn without_cursor_every_partition_starts_from_first() {
         let cli = parse(&["fetch", "http://h/feed", "--partitions", "3"]).unwrap();
         assert_eq!(
-            feed(&cli).start_cursors(),
+            feed(&cli).start_cursors(3),
             [Cursor::first(0), Cursor::first(1), Cursor::first(2)]
         );
         let client = Client::new("http://h/feed", 3).unwrap();
-        let cursors = feed(&cli).start_cursors();
+        let cursors = feed(&cli).start_cursors(3);
         let fetch = feed(&cli).fetch(&client, &cursors);
         assert_eq!(fetch.request(), &FeedRequest::new(3, cursors));
     }
@@ -590,7 +623,40 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(feed(&cli).check(), Ok(()));
-        assert_eq!(feed(&cli).start_cursors(), [Cursor::new(2, "x").unwrap()]);
+        assert_eq!(feed(&cli).start_cursors(3), [Cursor::new(2, "x").unwrap()]);
+    }
+
+    #[test]
+    fn without_partitions_version_2_checks_apply() {
+        let cli = parse(&["fetch", "http://h/f"]).unwrap();
+        assert_eq!(feed(&cli).partitions, None);
+        assert_eq!(feed(&cli).check(), Ok(()));
+        let cli = parse(&["fetch", "http://h/f", "--cursor", "32768=x"]).unwrap();
+        assert!(feed(&cli).check().unwrap_err().contains("outside 0..32768"));
+        let cli = parse(&["fetch", "http://h/f", "--headers", "_all"]).unwrap();
+        assert!(
+            feed(&cli)
+                .check()
+                .unwrap_err()
+                .starts_with("--headers asks for event headers")
+        );
+        let cli = parse(&[
+            "follow",
+            "http://h/f",
+            "--store",
+            "sqlite:c.db",
+            "--time-header",
+            "t",
+        ])
+        .unwrap();
+        let Command::Follow(args) = cli.command else {
+            panic!("expected follow")
+        };
+        assert!(
+            args.check()
+                .unwrap_err()
+                .starts_with("--time-header asks for event headers")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `zeh follow`: page after page from the current cursors, printing the
-//! covered events, retrying transient failures. With `--store`, the
-//! consumer runtime does it instead ([`store::follow`]).
+//! covered events, retrying transient failures. With `--store`, or on a
+//! version 2 feed, the consumer runtime does it instead
+//! ([`store::follow`], [`runtime::follow_in_memory`]).
 
 use std::time::Duration;
 
@@ -16,8 +17,9 @@ use crate::{
     args::FollowArgs,
     output::{Output, describe_feed_error, report},
     progress::Progress,
+    runtime,
     signal::Signals,
-    store,
+    store, version,
 };
 
 /// The first retry delay's ceiling.
@@ -29,7 +31,10 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// or a failure that retrying cannot fix.
 ///
 /// With `--store`, the consumer runtime follows it into the store
-/// ([`store::follow`]).
+/// ([`store::follow`]). Without `--partitions`, the feed's discovery says
+/// which partitions there are, and the runtime follows them as version 2
+/// says (token changes, closed partitions, splits), keeping the cursors in
+/// memory when there is no store ([`runtime::follow_in_memory`]).
 ///
 /// A first signal while a request is in flight lets that page arrive and
 /// be stored and printed, then ends the loop; a signal while sleeping, or
@@ -43,11 +48,22 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// the store, a failure to write to stdout, or [`Interrupted`].
 pub(crate) async fn run(args: FollowArgs, signals: &Signals) -> anyhow::Result<()> {
     crate::metrics::serve(args.metrics_addr)?;
-    if let Some(database) = &args.store {
-        return store::follow(&args, database, signals).await;
-    }
     let client = args.feed.client(|builder| builder)?;
-    let mut cursors = args.feed.start_cursors();
+    let Some(partitions) = args.feed.partitions else {
+        // Version 2: a discovery now, for a clear error when the producer
+        // speaks version 1 only, and to check --cursor; the runtime
+        // discovers again whenever the token changes.
+        let discovery = version::discover(&client).await?;
+        let listed = version::start_cursors(&args.feed, &discovery)?.len();
+        return match &args.store {
+            Some(database) => store::follow(&args, client, listed, database, signals).await,
+            None => runtime::follow_in_memory(&args, client, signals).await,
+        };
+    };
+    let mut cursors = args.feed.start_cursors(partitions);
+    if let Some(database) = &args.store {
+        return store::follow(&args, client, cursors.len(), database, signals).await;
+    }
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
     let mut out = Output::stdout();
     let mut polling = Polling::new(args.long_poll(), args.poll_interval);

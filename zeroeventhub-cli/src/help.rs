@@ -40,8 +40,17 @@ the order received, in their wire form. On an error the lines already
 received stay printed, one line on stderr names the cause, and the exit
 status is 1.
 
+With --partitions N it speaks version 1 (ZeroEventHub): one request for
+all the partitions. Without it, it asks the producer for its discovery and
+speaks version 2 (FeedAPI): one request per listed partition (or per
+--cursor), one after another; a producer that speaks only version 1
+answers the discovery with 400, and zeh then says to give --partitions.
+The lines have the same form on both versions, with `partition`.
+
 Examples:
-  # every partition from the beginning, with all headers
+  # a version 2 feed: every listed partition from the beginning
+  zeh fetch http://127.0.0.1:7070/feed/v1
+  # every partition from the beginning, with all headers (version 1)
   zeh fetch http://127.0.0.1:7070/feed/v1 --partitions 3 --headers _all
   # is my stored cursor still valid? (partition 1 after cursor 1042)
   zeh fetch http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 1=1042 --page-size-hint 10
@@ -60,6 +69,14 @@ answers such a request at once (it does not hold requests) is asked at most
 once per --poll-interval; --wait 0 polls every --poll-interval instead. With
 --until-caught-up it exits 0 at the first page without events.
 
+Without --partitions it speaks version 2 (FeedAPI), from the producer's
+discovery, on the library's consumer runtime (cursors in memory without
+--store): when the producer's token changes (409) it discovers again and
+goes on from the cursors it has; a closed partition is followed to its end
+and then no longer asked for; the children of a split start after their
+parent is finished (startsAfterPartition) or from their ancestor's cursor
+(cursorFromPartitions). The lines have version 1's form either way.
+
 With --store, it is the library's consumer runtime: each partition's pages
 are fetched side by side, and each page's covered events and its new cursor
 are written in one transaction; the events are printed once it committed
@@ -70,7 +87,8 @@ are written in one transaction; the events are printed once it committed
   zeh_consumer_cursors  the stored cursor of each (--name, partition);
                         print them with `zeh cursors STORE --name NAME`
 The tables are created if missing. A restart resumes from the stored
-cursors: each followed partition (those of --cursor, or all of 0..N) starts
+cursors: each followed partition (those of --cursor, or all of 0..N, or
+all those the discovery lists) starts
 from its stored cursor when it has one, otherwise from --cursor or _first.
 Killed at any instant and restarted, the database holds every event exactly
 once. Processes with the same --name and STORE form a group: each partition
@@ -92,6 +110,8 @@ in flight: exit status 130.
 Examples:
   # everything so far, then exit
   zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --until-caught-up
+  # a version 2 feed into a SQLite file, through its splits
+  zeh follow http://127.0.0.1:7070/feed/v1 --store sqlite:consumer.db
   # tail partition 0 from where a consumer stopped, polling every 500ms
   zeh follow http://127.0.0.1:7070/feed/v1 --partitions 3 --cursor 0=1042 --wait 0 --poll-interval 500ms
   # copy the feed into a SQLite file; run it again to resume

@@ -21,10 +21,12 @@ mod metrics;
 mod output;
 mod parse;
 mod progress;
+mod runtime;
 mod serve;
 mod signal;
 mod source;
 mod store;
+mod version;
 
 use std::{fmt, process::ExitCode};
 

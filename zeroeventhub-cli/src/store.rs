@@ -12,16 +12,13 @@
 //! partitions; whichever dies when, the events table holds every event up
 //! to the stored cursors exactly once.
 
-use std::{
-    fmt::Write as _,
-    sync::{Arc, Mutex},
-};
+use std::{fmt::Write as _, sync::Arc};
 
 use anyhow::{Context, anyhow};
-use tokio::sync::watch;
 use zeroeventhub::{
     BoxError, Cursor, ErrorChain, Event, FeedLine, Page,
-    consumer::{Consumer, ConsumerConfig, ConsumerError, Handler, StartFrom},
+    client::Client,
+    consumer::{Consumer, Handler},
 };
 use zeroeventhub_sqlx::{
     Backend, SqlCursorStore,
@@ -29,43 +26,44 @@ use zeroeventhub_sqlx::{
 };
 
 use crate::{
-    Interrupted,
     args::{CursorsArgs, FollowArgs},
     connect::Connection,
     database::{Database, Pool},
-    output::{Output, StdoutError, describe_feed_error},
-    progress::Progress,
+    output::{Output, describe_feed_error},
+    runtime::{self, Printer},
     signal::Signals,
 };
-
-/// With `--metrics-addr`: how often a partition that is behind asks the
-/// producer for its head, for the lag gauge.
-const LAG_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Events per INSERT: 3 parameters each, well under SQLite's limit of
 /// 32,766 bound parameters and PostgreSQL's 65,535.
 const INSERT_BATCH: usize = 1_000;
 
-/// Follows the feed into `store` with the runtime until caught up (with
-/// `--until-caught-up`), a signal (the pages in hand are stored first; a
-/// second signal abandons them) or a failure retrying cannot fix. Each
-/// event is printed once its page has committed.
+/// Follows the feed of `client` into `store` with the runtime until
+/// caught up (with `--until-caught-up`), a signal (the pages in hand are
+/// stored first; a second signal abandons them) or a failure retrying
+/// cannot fix. Each event is printed once its page has committed.
+/// `partitions` is how many partition workers may run at once.
 ///
 /// # Errors
 ///
 /// The store cannot be opened or refuses its tables; the feed refuses a
-/// request or breaks the protocol; stdout fails; [`Interrupted`].
+/// request or breaks the protocol; stdout fails;
+/// [`Interrupted`](crate::Interrupted).
 pub(crate) async fn follow(
     args: &FollowArgs,
+    client: Client,
+    partitions: usize,
     store: &Database,
     signals: &Signals,
 ) -> anyhow::Result<()> {
     // A connection per partition worker, the heartbeat and one spare.
-    let connections = args.feed.start_cursors().len() as u32 + 2;
+    let connections = u32::try_from(partitions)
+        .unwrap_or(u32::MAX)
+        .saturating_add(2);
     let pool = store.connect(connections.min(32)).await?;
     let result = match &pool {
-        Pool::Sqlite(pool) => follow_on(args, store, pool.clone(), signals).await,
-        Pool::Postgres(pool) => follow_on(args, store, pool.clone(), signals).await,
+        Pool::Sqlite(pool) => follow_on(args, client, store, pool.clone(), signals).await,
+        Pool::Postgres(pool) => follow_on(args, client, store, pool.clone(), signals).await,
     };
     pool.close().await;
     result
@@ -73,6 +71,7 @@ pub(crate) async fn follow(
 
 async fn follow_on<DB>(
     args: &FollowArgs,
+    client: Client,
     database: &Database,
     pool: sqlx::Pool<DB>,
     signals: &Signals,
@@ -95,62 +94,13 @@ where
         )
     })?;
 
-    let client = args.feed.client(|builder| builder)?;
-    let (failed, failure) = watch::channel(None);
+    let printer = Arc::new(Printer::stdout());
     let writer = Writer {
         insert: format!("INSERT INTO {table} (partition_id, headers, data) "),
-        out: Mutex::new(Output::stdout()),
-        failed,
-        progress: Progress::on_stderr(),
+        printer: Arc::clone(&printer),
     };
-    let mut config = ConsumerConfig {
-        instance: args.instance.clone(),
-        start: StartFrom::First,
-        page_size_hint: args.feed.page_size_hint,
-        headers: args.feed.headers.clone().unwrap_or_default(),
-        event_types: args.feed.event_type_filter(),
-        time_header: args.time_header.clone(),
-        // The lag gauge only where someone reads it.
-        lag_probe: args.metrics_addr.map(|_| LAG_PROBE),
-        long_poll: args.long_poll(),
-        poll_interval: args.poll_interval,
-        lease_ttl: args.lease_ttl,
-        until_caught_up: args.until_caught_up,
-        ..ConsumerConfig::new(args.name.clone())
-    };
-    if !args.feed.cursors.is_empty() {
-        // Only the partitions given; each from its stored cursor, or else
-        // the one given.
-        config.partitions = args.feed.cursors.iter().map(|c| c.partition_id()).collect();
-        config.start_cursors = args.feed.cursors.clone();
-    }
-    let consumer = Consumer::new(client, store, writer, config);
-
-    // A first signal: stop after the pages in hand. A failure to print:
-    // stop too, and report it.
-    let first_signal = signals.wait_for(1);
-    let mut print_failure = failure.clone();
-    let shutdown = async move {
-        tokio::select! {
-            () = first_signal => {}
-            _ = print_failure.wait_for(Option::is_some) => {}
-        }
-    };
-    let outcome = tokio::select! {
-        outcome = consumer.run(shutdown) => outcome,
-        () = signals.wait_for(2) => return Err(Interrupted.into()),
-    };
-    outcome.map_err(|error| match &error {
-        ConsumerError::Fetch { error, .. } => anyhow!(describe_feed_error(error)),
-        other => anyhow!("{}", ErrorChain(other)),
-    })?;
-    // Stopped because stdout failed: a closed one ends it quietly (as
-    // `| head` does), any other failure is reported.
-    match failure.borrow().as_deref() {
-        None => Ok(()),
-        Some(StdoutError::Closed) => Err(StdoutError::Closed.into()),
-        Some(failed) => Err(anyhow!("{failed}")),
-    }
+    let consumer = Consumer::new(client, store, writer, runtime::config(args));
+    runtime::run(consumer, &printer, signals).await
 }
 
 /// The handler: writes each page's events to the events table, in the
@@ -158,32 +108,7 @@ where
 pub(crate) struct Writer {
     /// The head of the multi-row INSERT.
     insert: String,
-    out: Mutex<Output>,
-    /// Set when printing failed: the consumer then stops.
-    failed: watch::Sender<Option<Arc<StdoutError>>>,
-    /// The progress line on a terminal.
-    progress: Progress,
-}
-
-impl Writer {
-    /// Counts the committed `events` on the progress line.
-    fn advanced(&self, events: &[Event]) {
-        let mut counts = std::collections::BTreeMap::<u32, u64>::new();
-        for event in events {
-            *counts.entry(event.partition_id).or_default() += 1;
-        }
-        for (partition_id, count) in counts {
-            self.progress.advanced(partition_id, count, None, false);
-        }
-    }
-
-    fn print(&self, events: &[Event]) -> Result<(), StdoutError> {
-        let mut out = self.out.lock().unwrap_or_else(|poison| poison.into_inner());
-        for event in events {
-            out.write_line(&FeedLine::Event(event.clone()))?;
-        }
-        out.flush()
-    }
+    printer: Arc<Printer>,
 }
 
 /// The events table in one database: its DDL, and a page's rows.
@@ -251,10 +176,7 @@ macro_rules! events_table {
             }
 
             fn committed(&self, events: &[Event]) {
-                self.advanced(events);
-                if let Err(error) = self.print(events) {
-                    let _ = self.failed.send(Some(Arc::new(error)));
-                }
+                self.printer.committed(events);
             }
         }
 

@@ -88,9 +88,11 @@ fn a_bad_duration_is_refused() {
     );
 }
 
+/// `fetch` and `follow` need `--partitions` only for version 1 (without
+/// it they discover the feed), `serve` and `append` always.
 #[test]
 fn missing_or_zero_partitions_are_refused() {
-    refused(&["fetch", URL]);
+    refused(&["fetch", URL, "--partitions", "0"]);
     refused(&["follow", URL, "--partitions", "0"]);
     refused(&["serve", "events.ndjson"]);
     refused(&["append", "sqlite:log.db"]);

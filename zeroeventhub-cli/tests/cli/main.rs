@@ -12,6 +12,7 @@ mod event_log;
 mod fetch;
 mod fetch_faults;
 mod follow;
+mod follow_version_2;
 mod group;
 mod hardening;
 mod hostile;
