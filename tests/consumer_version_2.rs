@@ -2,8 +2,9 @@
 //! the axum route on a real socket, into the in-memory cursor store:
 //! discovery, a token change mid-run, closed partitions finished and no
 //! longer asked for (after a restart too, and when another member of the
-//! group finished them), splits in order and out of order, a child
-//! starting from its ancestor's cursor, and version detection.
+//! group finished them), splits in order and out of order, a redistributing
+//! split's children going on from their parent's cursor, and version
+//! detection.
 
 use std::{
     collections::BTreeMap,
@@ -12,16 +13,14 @@ use std::{
 };
 
 use axum::{extract::Request, middleware::Next, response::Response};
-use futures_util::Stream;
 use zeroeventhub::{
-    Cursor, Event, FeedLine, FeedRequest,
+    Cursor, Event,
     client::Client,
     consumer::{
         Claim, Consumer, ConsumerConfig, CursorStore, Lease, MemoryCursorStore, Protocol,
         SplitOrder,
     },
-    server::{DataReader, MemoryLog, ReadError},
-    v2::{Discovery, PartitionInfo},
+    server::{DataReader, MemoryLog},
 };
 use zeroeventhub_axum::{Feed, TEST_FEED_PATH, TestFeed, feed_router};
 
@@ -282,79 +281,64 @@ async fn a_parent_another_member_finished_is_not_asked_for_and_its_child_starts(
     assert_eq!(requests.of(0), 0, "the parent is finished: not asked for");
 }
 
-/// A reader whose discovery a test sets: `MemoryLog`'s events under a
-/// partition list of the test's choice (here a split by method 2).
-struct Listed {
-    log: MemoryLog,
-    discovery: Mutex<Discovery>,
-}
-
-impl DataReader for Listed {
-    type Data = Box<serde_json::value::RawValue>;
-
-    fn read(
-        &self,
-        request: FeedRequest,
-    ) -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static {
-        self.log.read(request)
-    }
-
-    fn discovery(&self) -> Option<Discovery> {
-        Some(self.discovery.lock().unwrap().clone())
-    }
-}
-
 #[tokio::test]
-async fn a_method_2_child_starts_from_its_ancestors_stored_cursor() {
-    let log = MemoryLog::new(2);
-    append(&log, 0, 0..3);
-    // The child's history holds the parent's three events, then two new.
-    append(&log, 1, 0..5);
-    let listed = Arc::new(Listed {
-        log,
-        discovery: Mutex::new(Discovery {
-            token: "before".into(),
-            exactly_once: true,
-            partitions: vec![PartitionInfo::open(0)],
-        }),
-    });
-    let (server, _) = serve_counted(Feed::new(Shared(Arc::clone(&listed)), 2));
+async fn a_redistributing_split_mid_run_goes_on_from_the_parents_cursor() {
+    let log = MemoryLog::new(1);
+    append(&log, 0, 0..6);
+    let (server, requests) = serve_counted(Feed::from(log.clone()));
     let store = MemoryCursorStore::new();
-    run_until_caught_up(&url(&server), &store, config(Protocol::Version2)).await;
-    assert_eq!(store.committed(), [(0, 0), (0, 1), (0, 2)]);
-
-    // The parent disappears; its child lists it as its ancestor.
-    let mut child = PartitionInfo::open(1);
-    child.cursor_from_partitions = vec![7, 0];
-    *listed.discovery.lock().unwrap() = Discovery {
-        token: "after".into(),
-        exactly_once: true,
-        partitions: vec![child],
-    };
-    run_until_caught_up(&url(&server), &store, config(Protocol::Version2)).await;
-    assert_eq!(
-        of(&store.committed(), 1),
-        [3, 4],
-        "from the parent's cursor 3"
+    let client = Client::new(&url(&server), 0).unwrap();
+    let consumer = Consumer::new(
+        client,
+        store.clone(),
+        Numbers::default(),
+        config(Protocol::Version2),
     );
-}
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    committed(&store, 6).await;
 
-/// A shared [`Listed`], so the test can change its discovery while it is served.
-struct Shared(Arc<Listed>);
+    // Method 2: the parent's history goes to two children by parity, and
+    // the parent leaves the discovery; then each child gets new events.
+    let even_odd = |event: &Event| {
+        let data: serde_json::Value = event.data_as().unwrap();
+        (data["n"].as_u64().unwrap() % 2) as u32
+    };
+    let children = log.split_redistributing(0, 2, even_odd).unwrap();
+    assert_eq!(children, [1, 2]);
+    append(&log, 1, 100..102);
+    append(&log, 2, 200..201);
+    let all = committed(&store, 9).await;
 
-impl DataReader for Shared {
-    type Data = Box<serde_json::value::RawValue>;
+    // Nothing of the parent's history comes again on the children.
+    assert_eq!(of(&all, 0), (0..6).collect::<Vec<_>>());
+    assert_eq!(of(&all, 1), [100, 101]);
+    assert_eq!(of(&all, 2), [200]);
+    stop.send(()).unwrap();
+    tokio::time::timeout(NO_HANG, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.committed().len(), 9);
+    // The vanished parent's worker stopped: the parent is asked no more.
+    let asked = requests.of(0);
+    assert!(asked > 0);
 
-    fn read(
-        &self,
-        request: FeedRequest,
-    ) -> impl Stream<Item = Result<FeedLine, ReadError>> + Send + 'static {
-        self.0.read(request)
-    }
-
-    fn discovery(&self) -> Option<Discovery> {
-        self.0.discovery()
-    }
+    // A consumer that never saw the parent starts the children from
+    // `_first`: the whole history, each event once.
+    let fresh = MemoryCursorStore::new();
+    run_until_caught_up(&url(&server), &fresh, config(Protocol::Version2)).await;
+    let history = fresh.committed();
+    assert_eq!(of(&history, 1), [0, 2, 4, 100, 101]);
+    assert_eq!(of(&history, 2), [1, 3, 5, 200]);
+    assert_eq!(
+        requests.of(0),
+        asked,
+        "an unlisted partition is not asked for"
+    );
 }
 
 #[tokio::test]

@@ -170,7 +170,10 @@ where
             if let Some(parent) = partition.starts_after_partition {
                 // Method 1: after every event of the parent, from the start.
                 assignment.start = Some(Cursor::first(id));
-                if config.splits == SplitOrder::Ordered && !finished(parent) {
+                // A parent the discovery no longer lists has nothing left
+                // to wait for.
+                let parent_listed = discovery.partitions.iter().any(|p| p.id == parent);
+                if config.splits == SplitOrder::Ordered && parent_listed && !finished(parent) {
                     deferred.push((parent, assignment));
                     continue;
                 }
