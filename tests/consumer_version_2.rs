@@ -105,6 +105,39 @@ async fn run_until_caught_up(
         .expect("the consumer succeeds");
 }
 
+/// A version 2 consumer running until [`stop`](Running::stop)ped.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), zeroeventhub::consumer::ConsumerError>>,
+}
+
+impl Running {
+    fn start(url: &str, store: &MemoryCursorStore<(u32, u64)>) -> Self {
+        let client = Client::new(url, 0).unwrap();
+        let consumer = Consumer::new(
+            client,
+            store.clone(),
+            Numbers::default(),
+            config(Protocol::Version2),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(consumer.run(async move {
+            let _ = stopped.await;
+        }));
+        Running { stop, task }
+    }
+
+    /// Stops it after the pages in hand; it must end without an error.
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(NO_HANG, self.task)
+            .await
+            .expect("stopped in time")
+            .unwrap()
+            .expect("the consumer succeeds");
+    }
+}
+
 /// Waits until `store` holds `count` events.
 async fn committed(store: &MemoryCursorStore<(u32, u64)>, count: usize) -> Vec<(u32, u64)> {
     let deadline = tokio::time::Instant::now() + NO_HANG;
@@ -150,17 +183,7 @@ async fn a_split_mid_run_changes_the_token_and_children_follow_their_finished_pa
     append(&log, 0, 0..5);
     let (server, requests) = serve_counted(Feed::from(log.clone()));
     let store = MemoryCursorStore::new();
-    let client = Client::new(&url(&server), 0).unwrap();
-    let consumer = Consumer::new(
-        client,
-        store.clone(),
-        Numbers::default(),
-        config(Protocol::Version2),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(consumer.run(async move {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(&url(&server), &store);
     committed(&store, 5).await;
 
     // Events the parent gets just before it closes, then the split.
@@ -185,12 +208,7 @@ async fn a_split_mid_run_changes_the_token_and_children_follow_their_finished_pa
     let asked = requests.of(0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(requests.of(0), asked, "a finished partition is not polled");
-    stop.send(()).unwrap();
-    tokio::time::timeout(NO_HANG, running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    running.stop().await;
     assert_eq!(store.committed().len(), 15);
 }
 
@@ -287,17 +305,7 @@ async fn a_redistributing_split_mid_run_goes_on_from_the_parents_cursor() {
     append(&log, 0, 0..6);
     let (server, requests) = serve_counted(Feed::from(log.clone()));
     let store = MemoryCursorStore::new();
-    let client = Client::new(&url(&server), 0).unwrap();
-    let consumer = Consumer::new(
-        client,
-        store.clone(),
-        Numbers::default(),
-        config(Protocol::Version2),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(consumer.run(async move {
-        let _ = stopped.await;
-    }));
+    let running = Running::start(&url(&server), &store);
     committed(&store, 6).await;
 
     // Method 2: the parent's history goes to two children by parity, and
@@ -316,12 +324,7 @@ async fn a_redistributing_split_mid_run_goes_on_from_the_parents_cursor() {
     assert_eq!(of(&all, 0), (0..6).collect::<Vec<_>>());
     assert_eq!(of(&all, 1), [100, 101]);
     assert_eq!(of(&all, 2), [200]);
-    stop.send(()).unwrap();
-    tokio::time::timeout(NO_HANG, running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    running.stop().await;
     assert_eq!(store.committed().len(), 9);
     // The vanished parent's worker stopped: the parent is asked no more.
     let asked = requests.of(0);

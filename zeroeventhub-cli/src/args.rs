@@ -102,7 +102,9 @@ pub(crate) struct FeedArgs {
     /// partition starts from _first: 0..N with --partitions N, else every
     /// partition of the producer's discovery. CURSOR is the producer's
     /// opaque string (printable ASCII): _first for the beginning, _last for
-    /// only new events, or a cursor from a checkpoint.
+    /// only new events, or a cursor from a checkpoint. On version 2, the
+    /// children of a split of P are partitions of their own: follow them
+    /// with a --cursor each, or leave --cursor out to follow every one.
     #[arg(long = "cursor", value_name = "P=CURSOR", value_parser = parse::cursor)]
     pub(crate) cursors: Vec<Cursor>,
 

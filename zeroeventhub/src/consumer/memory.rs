@@ -1,4 +1,5 @@
-//! A cursor store in memory, for tests.
+//! A cursor store in memory: for tests, and for a consumer that need not
+//! remember its cursors across runs.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -12,8 +13,11 @@ use crate::Cursor;
 /// A [`CursorStore`] in memory, with the semantics of a database one
 /// (leases with fencing, groups, transactions that commit whole or not at
 /// all, version 2's finished partitions): to test a
-/// [`Handler`](super::Handler) or a consumer setup without a database.
-/// Clones share one store.
+/// [`Handler`](super::Handler) or a consumer setup without a database, or
+/// to follow a feed for as long as a process runs (`zeh follow` without
+/// `--store` does, on version 2). Its committed writes stay in memory
+/// until dropped: give it `()` when there is nothing to keep. Clones share
+/// one store.
 ///
 /// Its transaction, [`MemoryTransaction<T>`], holds what the handler
 /// writes ([`push`](MemoryTransaction::push)); it becomes visible in
