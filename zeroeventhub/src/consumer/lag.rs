@@ -8,18 +8,21 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::{Cursor, Event, client::Client, metrics};
 
 /// One partition's lag reading: 0 once caught up; while behind, the
-/// producer's head (a request from `_last`) less the cursor, asked at most
-/// every `every` (never without it).
+/// producer's head (a request from `_last`, with the version 2 `token`
+/// when there is one) less the cursor, asked at most every `every` (never
+/// without it).
 #[derive(Debug)]
 pub(super) struct LagProbe {
     every: Option<Duration>,
+    token: Option<std::sync::Arc<str>>,
     probed: Option<Instant>,
 }
 
 impl LagProbe {
-    pub(super) fn new(every: Option<Duration>) -> Self {
+    pub(super) fn new(every: Option<Duration>, token: Option<std::sync::Arc<str>>) -> Self {
         LagProbe {
             every,
+            token,
             probed: None,
         }
     }
@@ -47,7 +50,15 @@ impl LagProbe {
         }
         self.probed = Some(Instant::now());
         // A failing producer is reported by the next page's fetch.
-        let head = client.head_of(partition_id).await.ok().flatten();
+        let head = match &self.token {
+            Some(token) => client
+                .fetch_partition(token, Cursor::last(partition_id))
+                .page()
+                .await
+                .ok()
+                .and_then(|page| page.cursor(partition_id).cloned()),
+            None => client.head_of(partition_id).await.ok().flatten(),
+        };
         if let Some(head) = head.and_then(|head| head.position()) {
             metrics::lag(partition_id, head.saturating_sub(position));
         }

@@ -128,7 +128,7 @@ where
     // When the request that brought the newest applied events was sent.
     let mut newest_event: Option<Instant> = None;
     #[cfg(feature = "metrics")]
-    let mut lag = super::lag::LagProbe::new(config.lag_probe);
+    let mut lag = super::lag::LagProbe::new(config.lag_probe, assignment.token.clone());
 
     while !*stop.borrow() {
         let regrouped = shared.group.regrouped();
