@@ -32,20 +32,22 @@ impl AddedColumn {
 /// one transaction, behind the dialect's migration lock; first creates
 /// `schema` when the database has schemas and it is missing (checked
 /// first: a role that may not create schemas can still use one that
-/// exists). Then adds each of `columns` that its table lacks.
+/// exists). Then adds each of `columns` that its table lacks, in the same
+/// transaction.
 ///
-/// A column is looked for in the catalog first, so that a migration of
-/// tables that are up to date takes no lock on them. When one is
-/// missing, it is looked for again and added in a transaction that
-/// writes at once (SQLite's `BEGIN IMMEDIATE`; PostgreSQL's migration
-/// lock), so that two processes migrating at once add it once.
+/// The transaction writes from its start (SQLite's `BEGIN IMMEDIATE`;
+/// PostgreSQL's migration lock): one that read the catalog first could
+/// not then write when another process created a table meanwhile
+/// ("database is locked"), so processes that start together on one
+/// database migrate it one after another, each finding the other's
+/// tables.
 pub(crate) async fn run<DB: Backend>(
     pool: &Pool<DB>,
     schema: Option<&str>,
     ddl: &[Sql],
     columns: &[AddedColumn],
 ) -> Result<(), Error> {
-    let mut transaction = begin(pool, None).await?;
+    let mut transaction = begin(pool).await?;
     if let (Some(schema), Some(exists)) = (schema, DB::SCHEMA_EXISTS) {
         let exists = statement::<DB>(&exists.into()).text(schema);
         if DB::fetch_all(&mut transaction, exists).await?.is_empty() {
@@ -56,18 +58,7 @@ pub(crate) async fn run<DB: Backend>(
     for sql in ddl {
         DB::execute(&mut transaction, statement::<DB>(sql)).await?;
     }
-    let missing = missing_columns(&mut transaction, columns).await?;
-    if missing.is_empty() {
-        transaction.commit().await?;
-        return Ok(());
-    }
-    if let Some(begin_writing) = DB::BEGIN {
-        // This transaction has read: it may not be able to write any more
-        // if another process migrated meanwhile. Look again, writing.
-        transaction.commit().await?;
-        transaction = self::begin(pool, Some(begin_writing)).await?;
-    }
-    for column in missing_columns(&mut transaction, &missing).await? {
+    for column in missing_columns(&mut transaction, columns).await? {
         let alter = column.alter(false);
         DB::execute(&mut transaction, statement::<DB>(&alter.into())).await?;
     }
@@ -75,13 +66,10 @@ pub(crate) async fn run<DB: Backend>(
     Ok(())
 }
 
-/// A migration's transaction, started with `begin` (or the default), and
-/// the dialect's setup run in it.
-async fn begin<DB: Backend>(
-    pool: &Pool<DB>,
-    begin: Option<&'static str>,
-) -> Result<Transaction<'static, DB>, Error> {
-    let mut transaction = match begin {
+/// A migration's transaction, started as the dialect writes (or the
+/// default), and the dialect's setup run in it.
+async fn begin<DB: Backend>(pool: &Pool<DB>) -> Result<Transaction<'static, DB>, Error> {
+    let mut transaction = match DB::BEGIN {
         Some(begin) => pool.begin_with(begin).await?,
         None => pool.begin().await?,
     };

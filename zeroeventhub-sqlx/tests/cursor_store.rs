@@ -481,3 +481,44 @@ async fn postgres_migrate_creates_a_missing_schema() {
         Err(zeroeventhub_sqlx::Error::InvalidTableName(_))
     ));
 }
+
+/// Processes that start together on a new SQLite file, or on one whose
+/// tables an older version made, all migrate it: none fails with
+/// "database is locked" because another created a table first.
+#[tokio::test]
+async fn processes_migrating_a_sqlite_file_at_once_all_succeed() {
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consumer.db");
+        if round % 2 == 1 {
+            // Only the cursors table, as before the leases and members.
+            let pool = support::sqlite_pool_at(&path).await;
+            sqlx::raw_sql(
+                "CREATE TABLE zeh_consumer_cursors (consumer TEXT NOT NULL, \
+                 partition_id BIGINT NOT NULL, cursor TEXT NOT NULL, \
+                 updated_at_ms BIGINT NOT NULL, PRIMARY KEY (consumer, partition_id))",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        // A pool each, as separate processes have.
+        let mut pools = Vec::new();
+        for _ in 0..4 {
+            pools.push(support::sqlite_pool_at(&path).await);
+        }
+        let migrations = pools.iter().map(|pool| {
+            let store = SqlCursorStore::new(pool.clone());
+            tokio::spawn(async move { store.migrate().await })
+        });
+        for migration in migrations.collect::<Vec<_>>() {
+            migration
+                .await
+                .unwrap()
+                .unwrap_or_else(|error| panic!("round {round}: {error}"));
+        }
+        let store = SqlCursorStore::new(pools[0].clone());
+        assert!(claim(&store, 0, &long("a")).await);
+    }
+}

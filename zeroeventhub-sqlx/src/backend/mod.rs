@@ -68,8 +68,8 @@ pub trait Dialect: Database {
     /// database has no schemas to create (SQLite's are attached files).
     const SCHEMA_EXISTS: Option<&'static str>;
     /// The statement that starts a transaction that reads before it
-    /// writes: a consumer's, or a migration that adds a column (`None`:
-    /// the driver's default `BEGIN`).
+    /// writes: a consumer's, or a migration (`None`: the driver's default
+    /// `BEGIN`).
     const BEGIN: Option<&'static str>;
     /// Whether the database understands `ALTER TABLE ... ADD COLUMN IF
     /// NOT EXISTS`.
