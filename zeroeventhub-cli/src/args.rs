@@ -391,13 +391,15 @@ pub(crate) struct CursorsArgs {
 
     /// Also ask this feed where each partition ends, and print how far behind the consumer is, e.g. --feed http://127.0.0.1:7070/feed/v1
     ///
-    /// Each line then also holds `head`, the producer's current cursor,
-    /// and, where cursors are positions (as zeh's and zeroeventhub-sqlx's
-    /// are), `behind`: the events between the two.
-    #[arg(long, value_name = "URL", value_parser = parse::url, requires = "partitions")]
+    /// Each line then also holds `head`, the producer's current cursor
+    /// (null for a partition a version 2 feed no longer lists), and, where
+    /// cursors are positions (as zeh's and zeroeventhub-sqlx's are),
+    /// `behind`: the events between the two. Version 2 from the feed's
+    /// discovery, unless --partitions is given.
+    #[arg(long, value_name = "URL", value_parser = parse::url)]
     pub(crate) feed: Option<Url>,
 
-    /// With --feed: the feed's partition count, e.g. --partitions 3
+    /// With --feed: speak version 1 to a feed of N partitions, e.g. --partitions 3
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "feed")]
     pub(crate) partitions: Option<u32>,
 }

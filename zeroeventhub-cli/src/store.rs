@@ -32,6 +32,7 @@ use crate::{
     output::{Output, describe_feed_error},
     runtime::{self, Printer},
     signal::Signals,
+    version,
 };
 
 /// Events per INSERT: 3 parameters each, well under SQLite's limit of
@@ -241,25 +242,54 @@ pub(crate) async fn print_cursors(args: &CursorsArgs) -> anyhow::Result<()> {
         .map_err(|error| anyhow!("{}", ErrorChain(&error)))
         .with_context(|| format!("cannot read the cursors of {name} in {database}"))?;
     let mut out = Output::stdout();
-    let feed = match (&args.feed, args.partitions) {
-        (Some(url), Some(partitions)) => {
-            Some(Connection::default().client(url.as_str(), partitions, |builder| builder)?)
-        }
-        _ => None,
+    let feed = match &args.feed {
+        Some(url) => Some(Heads::connect(url, args.partitions).await?),
+        None => None,
     };
     for cursor in cursors {
         let Some(feed) = &feed else {
             out.write_line(&FeedLine::Checkpoint(cursor))?;
             continue;
         };
-        let head = feed
-            .head_of(cursor.partition_id())
-            .await
-            .map_err(|error| anyhow!(describe_feed_error(&error)))?;
+        let head = feed.of(cursor.partition_id()).await?;
         out.write_text(&lag_line(&cursor, head.as_ref()))?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// Where the partitions of a feed end now: version 1 with a partition
+/// count, version 2 from the discovery otherwise.
+struct Heads {
+    client: Client,
+    /// Version 2: the discovery's token and the partitions it lists.
+    listed: Option<(String, Vec<u32>)>,
+}
+
+impl Heads {
+    async fn connect(url: &url::Url, partitions: Option<u32>) -> anyhow::Result<Self> {
+        let client = Connection::default().client(url.as_str(), partitions.unwrap_or(0), |b| b)?;
+        let listed = match partitions {
+            Some(_) => None,
+            None => {
+                let discovery = version::discover(&client).await?;
+                let ids = discovery.partitions.iter().map(|p| p.id).collect();
+                Some((discovery.token, ids))
+            }
+        };
+        Ok(Heads { client, listed })
+    }
+
+    /// The head of `partition_id`; none for a partition the discovery no
+    /// longer lists (its events went to a split's children).
+    async fn of(&self, partition_id: u32) -> anyhow::Result<Option<Cursor>> {
+        let head = match &self.listed {
+            None => self.client.head_of(partition_id).await,
+            Some((_, ids)) if !ids.contains(&partition_id) => return Ok(None),
+            Some((token, _)) => self.client.head_of_partition(token, partition_id).await,
+        };
+        head.map_err(|error| anyhow!(describe_feed_error(&error)))
+    }
 }
 
 /// `{"partition":P,"cursor":C,"head":H,"behind":N}`, `behind` only where

@@ -333,6 +333,25 @@ fn follow_with_a_store_resumes_across_splits(db: &TestDb) {
 
     // Nothing more: a third run prints nothing.
     assert!(caught_up(&producer, &store).is_empty());
+
+    // Caught up everywhere; the redistributed parent has no head any more.
+    let output = zeh()
+        .args(["cursors", &store, "--feed", &producer.url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        stdout_of(&output),
+        [
+            r#"{"partition":0,"cursor":"4","head":"4","behind":0}"#,
+            r#"{"partition":1,"cursor":"2","head":null}"#,
+            r#"{"partition":2,"cursor":"1","head":"1","behind":0}"#,
+            r#"{"partition":3,"cursor":"3","head":"3","behind":0}"#,
+            r#"{"partition":4,"cursor":"3","head":"3","behind":0}"#,
+            "",
+        ]
+        .join("\n")
+    );
 }
 
 #[test]

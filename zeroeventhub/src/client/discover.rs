@@ -82,6 +82,25 @@ impl Client {
     pub fn fetch_partition(&self, token: &str, cursor: Cursor) -> FetchBuilder<'_> {
         FetchBuilder::version_2(self, token, cursor)
     }
+
+    /// Version 2: the producer's current end of `partition_id`, as
+    /// [`head_of`](Client::head_of) for version 1: the checkpoint of a
+    /// request from `_last` with the discovery's `token`.
+    ///
+    /// # Errors
+    ///
+    /// As [`FetchBuilder::page`]; 409 when the token has changed.
+    pub async fn head_of_partition(
+        &self,
+        token: &str,
+        partition_id: u32,
+    ) -> Result<Option<Cursor>, Error> {
+        let page = self
+            .fetch_partition(token, Cursor::last(partition_id))
+            .page()
+            .await?;
+        Ok(page.cursor(partition_id).cloned())
+    }
 }
 
 /// Appends a chunk of a discovery document, within its limit.

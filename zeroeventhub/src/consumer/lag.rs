@@ -51,14 +51,10 @@ impl LagProbe {
         self.probed = Some(Instant::now());
         // A failing producer is reported by the next page's fetch.
         let head = match &self.token {
-            Some(token) => client
-                .fetch_partition(token, Cursor::last(partition_id))
-                .page()
-                .await
-                .ok()
-                .and_then(|page| page.cursor(partition_id).cloned()),
-            None => client.head_of(partition_id).await.ok().flatten(),
+            Some(token) => client.head_of_partition(token, partition_id).await,
+            None => client.head_of(partition_id).await,
         };
+        let head = head.ok().flatten();
         if let Some(head) = head.and_then(|head| head.position()) {
             metrics::lag(partition_id, head.saturating_sub(position));
         }
