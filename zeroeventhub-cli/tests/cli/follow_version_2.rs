@@ -3,81 +3,18 @@
 //! served in this process, whose partitions the tests close and split
 //! while `zeh` runs. Output lines keep version 1's form.
 
-use std::{
-    collections::BTreeMap,
-    io::Write,
-    net::TcpListener,
-    sync::mpsc,
-    thread::{self, JoinHandle},
-};
+use std::{collections::BTreeMap, io::Write};
 
 use tempfile::NamedTempFile;
 use zeroeventhub::{Event, server::MemoryLog};
 
 use crate::{
     db::TestDb,
-    support::{RawServer, Running, Serve, status_response, stderr_of, stdout_of, zeh, zeh_process},
+    support::{
+        Producer, RawServer, Running, Serve, status_response, stderr_of, stdout_of, zeh,
+        zeh_process,
+    },
 };
-
-/// A [`MemoryLog`] served over HTTP on a free port by a thread of its own,
-/// at `/feed`, until dropped.
-struct Producer {
-    log: MemoryLog,
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Producer {
-    fn start(log: MemoryLog) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/feed", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, is_ready) = mpsc::channel();
-        let served = log.clone();
-        let thread = thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app: axum::Router = zeroeventhub_axum::feed_router("/feed", served);
-                ready.send(()).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        is_ready.recv().unwrap();
-        Producer {
-            log,
-            url,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn append(&self, partition: u32, n: u32) {
-        self.log
-            .append(Event::from_data(partition, &n).unwrap())
-            .unwrap();
-    }
-}
-
-impl Drop for Producer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        // A long-poll still held ends with the process: do not wait on it.
-        drop(self.thread.take());
-    }
-}
 
 /// `{"partition":P,"data":N}`, as zeh prints an event.
 fn event(partition: u32, n: u32) -> String {

@@ -17,6 +17,7 @@ mod group;
 mod hardening;
 mod hostile;
 mod kill;
+mod kill_version_2;
 mod long_poll;
 mod metrics;
 mod serve;

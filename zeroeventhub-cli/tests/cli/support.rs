@@ -1,15 +1,18 @@
 //! Shared helpers: the `zeh` binary, a `zeh serve` of the fixture that is
-//! killed on drop, a hand-made HTTP server for broken responses, and the
-//! fixture's events with the lines `zeh` must print for them.
+//! killed on drop, an in-memory log served in this process, a hand-made
+//! HTTP server for broken responses, and the fixture's events with the
+//! lines `zeh` must print for them.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{TcpListener, TcpStream},
     process::{Child, ChildStdout, Command, ExitStatus, Stdio},
     sync::mpsc,
-    thread,
+    thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
+
+use zeroeventhub::{Event, server::MemoryLog};
 
 /// The fixture: a dozen events over three partitions, some with headers.
 pub(crate) const FIXTURE: &str =
@@ -174,6 +177,66 @@ impl Serve {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
         Serve { process, url }
+    }
+}
+
+/// A [`MemoryLog`] served over HTTP on a free port by a thread of its own,
+/// at `/feed`, until dropped.
+pub(crate) struct Producer {
+    pub(crate) log: MemoryLog,
+    pub(crate) url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Producer {
+    pub(crate) fn start(log: MemoryLog) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/feed", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, is_ready) = mpsc::channel();
+        let served = log.clone();
+        let thread = thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app: axum::Router = zeroeventhub_axum::feed_router("/feed", served);
+                ready.send(()).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        is_ready.recv().unwrap();
+        Producer {
+            log,
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub(crate) fn append(&self, partition: u32, n: u32) {
+        self.log
+            .append(Event::from_data(partition, &n).unwrap())
+            .unwrap();
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // A long-poll still held ends with the process: do not wait on it.
+        drop(self.thread.take());
     }
 }
 
