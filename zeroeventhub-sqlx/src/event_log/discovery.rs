@@ -16,9 +16,9 @@ impl Shared {
         Shared(of(partition_count).map(Arc::new))
     }
 
-    /// A copy of the discovery, if the log has one.
-    pub(super) fn get(&self) -> Option<Discovery> {
-        self.0.as_deref().cloned()
+    /// The discovery, if the log has one.
+    pub(super) fn get(&self) -> Option<Arc<Discovery>> {
+        self.0.clone()
     }
 }
 

@@ -1,5 +1,7 @@
 //! Serving the log as a feed: the [`DataReader`] of an [`EventLog`].
 
+use std::sync::Arc;
+
 use futures_core::Stream;
 use serde_json::value::RawValue;
 use zeroeventhub::{
@@ -119,7 +121,7 @@ impl<DB: Backend> DataReader for EventLog<DB> {
     /// Every partition `0..partition_count`, open, `exactlyOnce`, with the
     /// token `p{partition_count}`; made once, when the log is (see
     /// [Version 2](EventLog#version-2)).
-    fn discovery(&self) -> Option<Discovery> {
+    fn discovery(&self) -> Option<Arc<Discovery>> {
         self.discovery.get()
     }
 }

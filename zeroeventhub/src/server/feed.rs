@@ -13,7 +13,8 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 
 use super::{
-    ChangeSubscription, DataReader, FeedResponse, Partitioned, ResponseBody, respond::answer,
+    ChangeSubscription, DataReader, FeedResponse, Partitioned, ResponseBody, listing::Listings,
+    respond::answer,
 };
 use crate::{
     Cursor, FeedRequest, RequestError, metrics,
@@ -67,12 +68,14 @@ pub struct Feed<R> {
     shared: Arc<Shared>,
 }
 
-/// The state clones of a feed share: whether it shuts down, and who waits.
+/// The state clones of a feed share: whether it shuts down, who waits,
+/// and the index of the reader's discovery.
 #[derive(Default)]
 struct Shared {
     done: AtomicBool,
     notify: Notify,
     waiting: AtomicUsize,
+    listings: Listings,
 }
 
 impl<R> Clone for Feed<R> {
@@ -187,15 +190,15 @@ impl<R: DataReader> Feed<R> {
             return refused(&RequestError::TokenChanged);
         }
         let id = request.cursor.partition_id();
-        if discovery.partition(id).is_none() {
+        let listing = self.shared.listings.of(&discovery);
+        if !listing.lists(id) {
             return refused(&RequestError::UnknownPartition { id });
         }
-        let highest = discovery.partitions.iter().map(|p| p.id).max().unwrap_or(0);
         let request = FeedRequest {
             page_size_hint: request.page_size_hint,
             wait: request.wait,
             event_types: request.event_types,
-            ..FeedRequest::new(highest + 1, vec![request.cursor])
+            ..FeedRequest::new(listing.partition_count(), vec![request.cursor])
         };
         self.serve(request, started, true).await
     }

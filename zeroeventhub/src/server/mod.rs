@@ -11,9 +11,12 @@ mod changes;
 mod encode;
 mod error;
 mod feed;
+mod listing;
 mod memory;
 mod position;
 mod respond;
+
+use std::sync::Arc;
 
 use futures_core::Stream;
 use serde::Serialize;
@@ -123,8 +126,10 @@ pub trait DataReader: Send + Sync + 'static {
     /// (the token, else 409; the partition listed, else 400) and then
     /// given to [`read`](DataReader::read) as a [`FeedRequest`] of one
     /// cursor, without headers, whose `partition_count` is one more than
-    /// the highest listed id. Asked for every request: keep it cheap.
-    fn discovery(&self) -> Option<Discovery> {
+    /// the highest listed id. Asked for every request: keep it cheap, and
+    /// make a new one only when the partitions change (a request then
+    /// costs a reference count, not a copy of every partition).
+    fn discovery(&self) -> Option<Arc<Discovery>> {
         None
     }
 }

@@ -72,11 +72,14 @@ pub struct MemoryLog {
     changes: ChangeNotifier,
 }
 
-/// The partitions (ids `0..len`), and how often they changed (the token).
+/// The partitions (ids `0..len`), how often they changed (the token), and
+/// the discovery that lists them, made at each change and shared by every
+/// request until the next.
 #[derive(Debug)]
 struct State {
     partitions: Vec<Partition>,
     generation: u64,
+    discovery: Arc<Discovery>,
 }
 
 #[derive(Debug)]
@@ -114,11 +117,19 @@ impl MemoryLog {
     /// An empty log of `partition_count` partitions.
     pub fn new(partition_count: u32) -> Self {
         let partitions = (0..partition_count).map(Partition::open).collect();
+        let mut state = State {
+            partitions,
+            generation: 0,
+            // Made by `changed`, right below.
+            discovery: Arc::new(Discovery {
+                token: String::new(),
+                exactly_once: true,
+                partitions: Vec::new(),
+            }),
+        };
+        state.changed();
         MemoryLog {
-            state: Arc::new(RwLock::new(State {
-                partitions,
-                generation: 1,
-            })),
+            state: Arc::new(RwLock::new(state)),
             default_page_size: DEFAULT_PAGE_SIZE,
             changes: ChangeNotifier::new(partition_count),
         }
@@ -137,8 +148,8 @@ impl MemoryLog {
         self.read_lock().partitions.len() as u32
     }
 
-    /// The number of events in `partition_id` (0 for an unknown partition,
-    /// or one whose events were redistributed).
+    /// The number of events in `partition_id` (0 for an unknown partition).
+    /// A partition whose events were redistributed keeps them.
     pub fn len(&self, partition_id: u32) -> usize {
         self.read_lock()
             .partitions
@@ -320,22 +331,28 @@ impl DataReader for MemoryLog {
         Some(&self.changes)
     }
 
-    fn discovery(&self) -> Option<Discovery> {
-        let state = self.read_lock();
-        Some(Discovery {
-            token: state.generation.to_string(),
+    fn discovery(&self) -> Option<Arc<Discovery>> {
+        Some(Arc::clone(&self.read_lock().discovery))
+    }
+}
+
+impl State {
+    /// After a change of the partitions: a new token, and the discovery
+    /// that lists them.
+    fn changed(&mut self) {
+        self.generation += 1;
+        self.discovery = Arc::new(Discovery {
+            token: self.generation.to_string(),
             exactly_once: true,
-            partitions: state
+            partitions: self
                 .partitions
                 .iter()
                 .filter(|partition| partition.listed)
                 .map(|partition| partition.info.clone())
                 .collect(),
-        })
+        });
     }
-}
 
-impl State {
     fn partition_mut(&mut self, partition_id: u32) -> Result<&mut Partition, UnknownPartition> {
         let partition_count = self.partitions.len() as u32;
         self.partitions

@@ -14,7 +14,7 @@ impl MemoryLog {
     pub fn close(&self, partition_id: u32) -> Result<(), UnknownPartition> {
         let mut state = self.write_lock();
         state.partition_mut(partition_id)?.info.closed = true;
-        state.generation += 1;
+        state.changed();
         drop(state);
         self.changes.notify(partition_id);
         Ok(())
@@ -39,7 +39,7 @@ impl MemoryLog {
             state.partitions.push(child);
         }
         state.partitions[parent as usize].info.closed = true;
-        state.generation += 1;
+        state.changed();
         drop(state);
         self.changes.notify_all();
         Ok(ids)
@@ -112,7 +112,7 @@ impl MemoryLog {
         }
         state.partitions[parent as usize].listed = false;
         state.partitions.extend(made);
-        state.generation += 1;
+        state.changed();
         drop(state);
         self.changes.notify_all();
         Ok(ids)
