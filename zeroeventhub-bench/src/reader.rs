@@ -1,19 +1,27 @@
 //! The producer's `DataReader`: a feed of a fixed length whose events are
 //! built and serialised per request, nothing preloaded.
 
+use std::sync::{Arc, OnceLock};
+
 use futures_util::{Stream, stream};
 use zeroeventhub::{
     FeedLine, FeedRequest,
     server::{DataReader, ReadError, parse_position},
+    v2::{Discovery, PartitionInfo},
 };
 
 use crate::workload::{PersonNameChanged, checkpoint, feed_lines};
+
+/// The version 2 token of every [`BenchFeed`]: its one partition never
+/// changes.
+pub const TOKEN: &str = "bench";
 
 /// The page size when the request has no `pagesizehint` (or `0`).
 pub const DEFAULT_PAGE_SIZE: u64 = 1000;
 
 /// A feed of `events` events in one partition; cursor = seq of the last
-/// event delivered (`0` before the first).
+/// event delivered (`0` before the first). It speaks version 2 as well:
+/// its discovery lists partition `0`, open, with the token [`TOKEN`].
 #[derive(Debug, Clone, Copy)]
 pub struct BenchFeed {
     events: u64,
@@ -58,6 +66,19 @@ impl DataReader for BenchFeed {
                 .chain(empty_page_checkpoint),
         )
     }
+
+    fn discovery(&self) -> Option<Arc<Discovery>> {
+        // Made once per process: the request's cost, not the document's.
+        static DISCOVERY: OnceLock<Arc<Discovery>> = OnceLock::new();
+        let discovery = DISCOVERY.get_or_init(|| {
+            Arc::new(Discovery {
+                token: TOKEN.to_owned(),
+                exactly_once: true,
+                partitions: vec![PartitionInfo::open(0)],
+            })
+        });
+        Some(Arc::clone(discovery))
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +112,13 @@ mod tests {
         assert!(matches!(&lines[1], FeedLine::Checkpoint(c) if *c == checkpoint(5)));
         let lines = read(feed, "_last", None).await;
         assert!(matches!(lines.as_slice(), [FeedLine::Checkpoint(c)] if *c == checkpoint(5)));
+    }
+
+    #[test]
+    fn the_discovery_lists_the_one_partition_with_the_token() {
+        let discovery = BenchFeed::new(5).discovery().expect("version 2");
+        assert_eq!(discovery.token, TOKEN);
+        assert_eq!(discovery.partitions, [PartitionInfo::open(0)]);
     }
 
     #[tokio::test]

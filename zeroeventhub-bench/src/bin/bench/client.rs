@@ -28,6 +28,10 @@ pub(crate) struct ConsumeArgs {
     /// Tokio worker threads; 0 = a current-thread runtime.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// The protocol version: 1 (`n` and `cursor0`) or 2 (a discovery, then
+    /// `events?token=..&partition=0&cursor=..`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    protocol: u8,
 }
 
 /// Options of `bench probe`: one page from `_first`, its body size.
@@ -52,7 +56,12 @@ pub(crate) fn run_consume(args: &ConsumeArgs) -> anyhow::Result<()> {
             .enable_all()
             .build()?,
     };
-    let report = runtime.block_on(consume(&args.url, args.events, args.page_size))?;
+    let report = runtime.block_on(consume(
+        &args.url,
+        args.events,
+        args.page_size,
+        args.protocol,
+    ))?;
     println!("{report}");
     Ok(())
 }
@@ -67,18 +76,34 @@ pub(crate) fn run_probe(args: &ProbeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn consume(url: &str, events: u64, page_size: u32) -> anyhow::Result<serde_json::Value> {
+async fn consume(
+    url: &str,
+    events: u64,
+    page_size: u32,
+    protocol: u8,
+) -> anyhow::Result<serde_json::Value> {
     // One client, so one keep-alive connection for all the pages.
     let client = Client::new(url, 1)?;
     let mut cursor = Cursor::first(0);
     let (mut received, mut requests) = (0_u64, 0_u64);
     let cpu_before = Proc::Current.cpu_seconds()?;
     let started = Instant::now();
+    // Version 2: one discovery, timed with the rest.
+    let token = match protocol {
+        2 => {
+            requests += 1;
+            Some(client.discover().await?.token)
+        }
+        _ => None,
+    };
     while received < events {
         requests += 1;
+        let fetch = match &token {
+            Some(token) => client.fetch_partition(token, cursor.clone()),
+            None => client.fetch(std::slice::from_ref(&cursor)),
+        };
         // Each line is parsed once, straight into the typed struct.
-        let mut lines = client
-            .fetch(std::slice::from_ref(&cursor))
+        let mut lines = fetch
             .page_size_hint(page_size)
             .send_as::<PersonNameChanged>()
             .await?;

@@ -31,6 +31,12 @@ pub(crate) enum Workload {
     W1ServerAlone,
     /// Pages of 100 over one keep-alive connection.
     W2,
+    /// W1 on protocol version 2: a discovery, then one events request.
+    #[value(name = "w1-v2")]
+    W1V2,
+    /// W2 on protocol version 2: pages of 100 from `{feed}/events`.
+    #[value(name = "w2-v2")]
+    W2V2,
     /// W1 from a producer sending one HTTP chunk per line.
     W1PerLine,
     /// 16 connections requesting a 100-event page for 10 s.
@@ -63,10 +69,12 @@ pub(crate) enum Table {
 }
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 12] = [
+    pub(crate) const ALL: [Workload; 14] = [
         Workload::W1,
         Workload::W1ServerAlone,
         Workload::W2,
+        Workload::W1V2,
+        Workload::W2V2,
         Workload::W1PerLine,
         Workload::W3,
         Workload::W1Sqlite,
@@ -84,6 +92,8 @@ impl Workload {
             Workload::W1 => "W1 bulk replay",
             Workload::W1ServerAlone => "W1 server alone (curl)",
             Workload::W2 => "W2 paged",
+            Workload::W1V2 => "W1 bulk replay, version 2",
+            Workload::W2V2 => "W2 paged, version 2",
             Workload::W1PerLine => "W1 per-line framing",
             Workload::W3 => "W3 tailing",
             Workload::W1Sqlite => "W1 from SQLite log",
@@ -126,6 +136,13 @@ impl Workload {
             _ => Table::Stream,
         }
     }
+}
+
+/// Which protocol version our consumer speaks in a streaming workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Version1,
+    Version2,
 }
 
 /// Whose producer and consumer run.
@@ -248,9 +265,14 @@ impl Suite {
         if side == Side::Python && matches!(workload, Workload::Latency | Workload::Idle) {
             return Outcome::Skipped("the reference has no long-polling".into());
         }
+        if side == Side::Python && matches!(workload, Workload::W1V2 | Workload::W2V2) {
+            return Outcome::Skipped("the reference speaks version 1 only".into());
+        }
         let result = match workload {
             Workload::W1 => self.consume(side, events, false, None),
             Workload::W2 => self.consume(side, SMALL_PAGE, false, full_body_bytes),
+            Workload::W1V2 => self.consume_version_2(events),
+            Workload::W2V2 => self.consume_version_2(SMALL_PAGE),
             Workload::W1PerLine if side == Side::Python => {
                 return Outcome::Skipped(
                     "the reference always sends one chunk per line: see W1 bulk replay".into(),
@@ -358,26 +380,45 @@ impl Suite {
         known_body_bytes: Option<u64>,
     ) -> anyhow::Result<Outcome> {
         let server = self.start_server(side, per_line)?;
-        self.consume_from(&server, side, page_size, known_body_bytes)
+        self.consume_from(
+            &server,
+            side,
+            page_size,
+            known_body_bytes,
+            Protocol::Version1,
+        )
+    }
+
+    /// W1 and W2 on version 2: our producer, our consumer speaking
+    /// version 2 to it (the same reader behind both versions).
+    fn consume_version_2(&self, page_size: u64) -> anyhow::Result<Outcome> {
+        let server = self.start_server(Side::Ours, false)?;
+        self.consume_from(&server, Side::Ours, page_size, None, Protocol::Version2)
     }
 
     /// The runs of a consumer process against `server`, after one warm-up.
+    /// The body's size is known only for version 1 (version 2's lines have
+    /// no `partition`).
     fn consume_from(
         &self,
         server: &Server,
         side: Side,
         page_size: u64,
         known_body_bytes: Option<u64>,
+        protocol: Protocol,
     ) -> anyhow::Result<Outcome> {
         let probed = self.probe(server.url(), page_size)?;
-        let body_bytes = if page_size >= self.settings.events {
-            Some(probed)
-        } else {
-            known_body_bytes
+        let body_bytes = match protocol {
+            Protocol::Version1 if page_size >= self.settings.events => Some(probed),
+            Protocol::Version1 => known_body_bytes,
+            Protocol::Version2 => None,
         };
         let mut samples = Vec::new();
         for _ in 0..self.runs(side) {
-            let client = self.client_command(side, server.url(), page_size)?;
+            let mut client = self.client_command(side, server.url(), page_size)?;
+            if protocol == Protocol::Version2 {
+                client.args(["--protocol", "2"]);
+            }
             samples.push(self.client_run(server, client)?);
         }
         Ok(Outcome::Stream(StreamRuns {

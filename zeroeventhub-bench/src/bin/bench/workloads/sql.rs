@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context, ensure};
 use tempfile::TempDir;
 
-use super::{Outcome, Sample, Side, StreamRuns, Suite};
+use super::{Outcome, Protocol, Sample, Side, StreamRuns, Suite};
 use crate::{
     pg::Schema,
     procs::{Server, run, run_with_cpu},
@@ -57,7 +57,7 @@ impl Suite {
         let mut command = Command::new(&self.exe);
         command.args(["sql-server", "--port", "0"]).args(db.args());
         let server = Server::start(command)?;
-        self.consume_from(&server, Side::Ours, events, None)
+        self.consume_from(&server, Side::Ours, events, None, Protocol::Version1)
     }
 
     /// `zeh follow --store sqlite:PATH --until-caught-up` against `bench
