@@ -8,9 +8,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use zeroeventhub::server::MemoryLog;
+
 use crate::{
     db::TestDb,
-    support::{FIXTURE, PARTITIONS, Running, Serve, fixture_events, stderr_of, zeh, zeh_process},
+    support::{
+        FIXTURE, PARTITIONS, Producer, Running, Serve, fixture_events, stderr_of, zeh, zeh_process,
+    },
 };
 
 /// A free loopback address.
@@ -191,6 +195,49 @@ fn with_a_time_header_follow_reports_how_many_seconds_behind_it_is() {
         &metrics,
         "zeroeventhub_consumer_seconds_behind{partition=\"0\"}",
         0.0,
+    );
+    follow.signal("TERM");
+    assert_eq!(follow.wait().code(), Some(0));
+}
+
+/// On version 2 the runtime asks for a partition's head with the
+/// discovery's token: a consumer far behind reports how far.
+#[test]
+fn follow_on_version_2_reports_how_many_events_behind_it_is() {
+    const EVENTS: u32 = 50_000;
+    let producer = Producer::start(MemoryLog::new(1));
+    for n in 0..EVENTS {
+        producer.append(0, n);
+    }
+    let store = TestDb::sqlite();
+    let metrics = free_addr();
+    // One event per page: catching up takes many commits, the first
+    // page's probe sees nearly all of the feed ahead.
+    let mut follow = Running::spawn(zeh_process(&[
+        "follow",
+        &producer.url,
+        "--store",
+        &store.store(),
+        "--page-size-hint",
+        "1",
+        "--metrics-addr",
+        &metrics,
+    ]));
+    let stdout = follow.stdout_lines();
+    assert_eq!(stdout.take(1).len(), 1);
+    let series = "zeroeventhub_consumer_lag_events{partition=\"0\"}";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let lag = loop {
+        let text = scrape(&metrics);
+        if let Some(lag) = sample(&text, series) {
+            break lag;
+        }
+        assert!(Instant::now() < deadline, "no {series}: {text}");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        lag > 0.0 && lag < f64::from(EVENTS),
+        "{lag} events behind, of {EVENTS}"
     );
     follow.signal("TERM");
     assert_eq!(follow.wait().code(), Some(0));
