@@ -207,8 +207,11 @@ impl<DB: Backend> SqlCursorStore<DB> {
     /// processes at once.
     ///
     /// The column is looked for in the catalog first: a table that has it
-    /// is not locked. Adding it takes the table's write lock for a moment,
-    /// on PostgreSQL after the transactions using the table have ended.
+    /// is not altered. Adding it takes the table's write lock for a moment,
+    /// on PostgreSQL after the transactions using the table have ended. On
+    /// SQLite a migration holds the database's write lock while it runs
+    /// (a few milliseconds), so that processes starting together migrate
+    /// one after another.
     ///
     /// # Errors
     ///

@@ -327,9 +327,12 @@ impl<DB: Backend> EventLog<DB> {
     /// crate. Safe to call at every start, from several processes at once.
     ///
     /// The column is looked for in the catalog first: a table that has it
-    /// is not locked. Adding it (nullable, no default: no row is
+    /// is not altered. Adding it (nullable, no default: no row is
     /// rewritten) takes the table's write lock for a moment, on
-    /// PostgreSQL after the transactions using the table have ended.
+    /// PostgreSQL after the transactions using the table have ended. On
+    /// SQLite a migration holds the database's write lock while it runs
+    /// (a few milliseconds), so that processes starting together migrate
+    /// one after another.
     ///
     /// # Errors
     ///
