@@ -199,6 +199,26 @@ fn follow_without_a_store_goes_through_token_changes_closes_and_both_splits() {
     assert_eq!(seen, expected, "every event exactly once");
 }
 
+#[test]
+fn follow_without_a_store_follows_only_the_partitions_of_cursor_and_filters() {
+    let file = typed_file();
+    let serve = Serve::start(&[file.path().to_str().unwrap(), "--partitions", "2"]);
+    let output = zeh()
+        .args([
+            "follow",
+            &serve.url,
+            "--cursor",
+            "0=_first",
+            "--skip-event-types",
+            "a",
+            "--until-caught-up",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(stdout_of(&output), format!("{}\n", event(0, 1)));
+}
+
 /// Every event printed by one `zeh follow --until-caught-up` run, by
 /// partition, in order.
 fn caught_up(producer: &Producer, store: &str) -> BTreeMap<u32, Vec<String>> {
