@@ -386,3 +386,21 @@ async fn a_filtered_batch_consumer_reads_past_pages_the_filter_emptied() {
     }
     assert_eq!(store.committed(), [(0, 10), (0, 10)], "once per consumer");
 }
+
+#[tokio::test]
+async fn an_ordered_child_followed_without_its_parent_starts_at_once() {
+    let log = MemoryLog::new(1);
+    append(&log, 0, 0..3);
+    assert_eq!(log.split(0, 1).unwrap(), [1]);
+    append(&log, 1, 10..12);
+    let (server, requests) = serve_counted(Feed::from(log.clone()));
+    let store = MemoryCursorStore::new();
+    // Only the child: its parent is never run here, so never finished.
+    let config = ConsumerConfig {
+        partitions: vec![1],
+        ..config(Protocol::Version2)
+    };
+    run_until_caught_up(&url(&server), &store, config).await;
+    assert_eq!(store.committed(), [(1, 10), (1, 11)]);
+    assert_eq!(requests.of(0), 0, "the parent is not followed");
+}

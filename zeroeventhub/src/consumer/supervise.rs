@@ -141,24 +141,14 @@ where
         }
         let config = &self.consumer.shared.config;
         let token: Arc<str> = discovery.token.as_str().into();
-        // Finished, as far as this discovery goes: recorded so, and not
-        // listed as open (a partition listed as open is consumed whatever
-        // the record says).
-        let finished = |id: u32| {
-            self.finished.contains(&id)
-                && discovery
-                    .partitions
-                    .iter()
-                    .find(|partition| partition.id == id)
-                    .is_none_or(|partition| partition.closed)
-        };
+        let followed = |id: u32| config.partitions.is_empty() || config.partitions.contains(&id);
         let mut ready = Vec::new();
         let mut deferred = Vec::new();
         for partition in &discovery.partitions {
             let id = partition.id;
-            if (!config.partitions.is_empty() && !config.partitions.contains(&id))
-                || (partition.closed && finished(id))
-            {
+            // A partition listed as open is consumed whatever the store
+            // records of it.
+            if !followed(id) || (partition.closed && self.finished.contains(&id)) {
                 continue;
             }
             let mut assignment = Assignment {
@@ -169,11 +159,14 @@ where
             };
             if let Some(parent) = partition.starts_after_partition {
                 // Method 1: after every event of the parent, from the start.
+                // A parsed discovery lists the parent, closed; a child waits
+                // for it only where this consumer follows it, or it would
+                // wait for good.
                 assignment.start = Some(Cursor::first(id));
-                // A parent the discovery no longer lists has nothing left
-                // to wait for.
-                let parent_listed = discovery.partitions.iter().any(|p| p.id == parent);
-                if config.splits == SplitOrder::Ordered && parent_listed && !finished(parent) {
+                if config.splits == SplitOrder::Ordered
+                    && followed(parent)
+                    && !self.finished.contains(&parent)
+                {
                     deferred.push((parent, assignment));
                     continue;
                 }
