@@ -16,6 +16,13 @@ use crate::{
     },
 };
 
+/// What `zeh ARGS` prints, once it has exited 0.
+fn succeeds(args: &[&str]) -> String {
+    let output = zeh().args(args).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    stdout_of(&output)
+}
+
 /// `{"partition":P,"data":N}`, as zeh prints an event.
 fn event(partition: u32, n: u32) -> String {
     format!("{{\"partition\":{partition},\"data\":{n}}}")
@@ -43,10 +50,9 @@ fn typed_file() -> NamedTempFile {
 fn fetch_without_partitions_requests_every_listed_partition_in_turn() {
     let file = typed_file();
     let serve = Serve::start(&[file.path().to_str().unwrap(), "--partitions", "2"]);
-    let output = zeh().args(["fetch", &serve.url]).output().unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = succeeds(&["fetch", &serve.url]);
     assert_eq!(
-        stdout_of(&output),
+        stdout,
         [
             &event(0, 0),
             r#"{"partition":0,"cursor":"1"}"#,
@@ -63,20 +69,16 @@ fn fetch_without_partitions_requests_every_listed_partition_in_turn() {
 
     // Only the partitions of --cursor; a filter moves the checkpoint past
     // what it drops.
-    let output = zeh()
-        .args([
-            "fetch",
-            &serve.url,
-            "--cursor",
-            "0=_first",
-            "--event-types",
-            "b",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = succeeds(&[
+        "fetch",
+        &serve.url,
+        "--cursor",
+        "0=_first",
+        "--event-types",
+        "b",
+    ]);
     assert_eq!(
-        stdout_of(&output),
+        stdout,
         format!(
             "{}\n{{\"partition\":0,\"cursor\":\"2\"}}\n{{\"partition\":0,\"cursor\":\"2\"}}\n",
             event(0, 1)
@@ -131,20 +133,16 @@ fn fetch_without_partitions_asks_for_them_when_the_producer_speaks_version_1() {
 fn with_partitions_zeh_speaks_version_1_to_a_producer_of_both() {
     let producer = Producer::start(MemoryLog::new(2));
     producer.append(1, 7);
-    let output = zeh()
-        .args([
-            "fetch",
-            &producer.url,
-            "--partitions",
-            "2",
-            "--cursor",
-            "1=_first",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = succeeds(&[
+        "fetch",
+        &producer.url,
+        "--partitions",
+        "2",
+        "--cursor",
+        "1=_first",
+    ]);
     assert_eq!(
-        stdout_of(&output),
+        stdout,
         format!(
             "{}\n{}\n{}\n",
             event(1, 7),
@@ -203,38 +201,30 @@ fn follow_without_a_store_goes_through_token_changes_closes_and_both_splits() {
 fn follow_without_a_store_follows_only_the_partitions_of_cursor_and_filters() {
     let file = typed_file();
     let serve = Serve::start(&[file.path().to_str().unwrap(), "--partitions", "2"]);
-    let output = zeh()
-        .args([
-            "follow",
-            &serve.url,
-            "--cursor",
-            "0=_first",
-            "--skip-event-types",
-            "a",
-            "--until-caught-up",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(stdout_of(&output), format!("{}\n", event(0, 1)));
+    let stdout = succeeds(&[
+        "follow",
+        &serve.url,
+        "--cursor",
+        "0=_first",
+        "--skip-event-types",
+        "a",
+        "--until-caught-up",
+    ]);
+    assert_eq!(stdout, format!("{}\n", event(0, 1)));
 }
 
 /// Every event printed by one `zeh follow --until-caught-up` run, by
 /// partition, in order.
 fn caught_up(producer: &Producer, store: &str) -> BTreeMap<u32, Vec<String>> {
-    let output = zeh()
-        .args([
-            "follow",
-            &producer.url,
-            "--store",
-            store,
-            "--until-caught-up",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = succeeds(&[
+        "follow",
+        &producer.url,
+        "--store",
+        store,
+        "--until-caught-up",
+    ]);
     let mut by_partition = BTreeMap::<u32, Vec<String>>::new();
-    for line in stdout_of(&output).lines() {
+    for line in stdout.lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         let partition = value["partition"].as_u64().unwrap() as u32;
         by_partition
@@ -292,13 +282,9 @@ fn follow_with_a_store_resumes_across_splits(db: &TestDb) {
     assert!(caught_up(&producer, &store).is_empty());
 
     // Caught up everywhere; the redistributed parent has no head any more.
-    let output = zeh()
-        .args(["cursors", &store, "--feed", &producer.url])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = succeeds(&["cursors", &store, "--feed", &producer.url]);
     assert_eq!(
-        stdout_of(&output),
+        stdout,
         [
             r#"{"partition":0,"cursor":"4","head":"4","behind":0}"#,
             r#"{"partition":1,"cursor":"2","head":null}"#,
